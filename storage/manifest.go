@@ -38,9 +38,9 @@ const (
 	StatusRecevable          Status = "recevable"
 	StatusAVerifier          Status = "a_verifier"
 	StatusIrrecevablePropose Status = "irrecevable_propose"
-	StatusEnInstruction      Status = "en_instruction"     // handed over, ANEF number recorded
-	StatusPiecesManquantes   Status = "pieces_manquantes"  // CRPA L114-5: missing pieces requested
-	StatusIrrecevable        Status = "irrecevable"        // inadmissibility confirmed by staff
+	StatusEnInstruction      Status = "en_instruction"    // handed over, ANEF number recorded
+	StatusPiecesManquantes   Status = "pieces_manquantes" // CRPA L114-5: missing pieces requested
+	StatusIrrecevable        Status = "irrecevable"       // inadmissibility confirmed by staff
 	StatusClos               Status = "clos"
 )
 
@@ -54,8 +54,8 @@ var Statuses = []Status{
 type Manifest struct {
 	Schema int `json:"schema"`
 	// Number is the registration number, <site>-<year>-<6 digits>.
-	Number string  `json:"number"`
-	Site   string  `json:"site"`
+	Number  string  `json:"number"`
+	Site    string  `json:"site"`
 	Channel Channel `json:"channel"`
 	// ReceivedAt is when the submission reached the prefecture (IMAP internal
 	// date, scan day or the mailroom's receipt date).
@@ -132,10 +132,10 @@ type Document struct {
 type EvidenceKind string
 
 const (
-	EvidenceInvitation EvidenceKind = "invitation"     // prefecture invitation issued by recevable
-	EvidenceCCCEmail   EvidenceKind = "ccc_email"      // forwarded CCC email, DKIM-verified
-	EvidenceCCCTicket  EvidenceKind = "ccc_ticket"     // CCC ticket number in the text
-	EvidenceCCCPrint   EvidenceKind = "ccc_printout"   // printed CCC email (PDF)
+	EvidenceInvitation EvidenceKind = "invitation"   // prefecture invitation issued by recevable
+	EvidenceCCCEmail   EvidenceKind = "ccc_email"    // forwarded CCC email, DKIM-verified
+	EvidenceCCCTicket  EvidenceKind = "ccc_ticket"   // CCC ticket number in the text
+	EvidenceCCCPrint   EvidenceKind = "ccc_printout" // printed CCC email (PDF)
 )
 
 // Evidence is one piece of art. 4 evidence found in a submission, with what
@@ -154,7 +154,7 @@ type Evidence struct {
 
 // Check is one verification and its result.
 type Check struct {
-	Name   string `json:"name"`   // "signature", "reference_checksum", "registry", "not_revoked"…
+	Name   string `json:"name"` // "signature", "reference_checksum", "registry", "not_revoked"…
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
 }
