@@ -1,0 +1,60 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// maxRecord bounds the JSON records this package reads (manifests included):
+// a record larger than this is not one of ours, and reading it whole into
+// memory would be the bug.
+const maxRecord = 16 << 20
+
+// encodeJSON is the one encoding of every JSON record: indented, so that a
+// manifest read with a plain S3 client is legible, and newline-terminated.
+func encodeJSON(v any) ([]byte, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// putJSON stores v as JSON under key with the conditions in o.
+func putJSON(ctx context.Context, b Bucket, key string, v any, o PutOptions) (ETag, error) {
+	data, err := encodeJSON(v)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", key, err)
+	}
+	o.Size = int64(len(data))
+	o.ContentType = "application/json"
+	etag, err := b.Put(ctx, key, bytes.NewReader(data), o)
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	return etag, nil
+}
+
+// getJSON reads the JSON record at key into v and returns its ETag. It fails
+// with ErrNotFound when the key is missing.
+func getJSON(ctx context.Context, b Bucket, key string, v any) (ETag, error) {
+	rc, info, err := b.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("get %s: %w", key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxRecord+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(data) > maxRecord {
+		return "", fmt.Errorf("read %s: record larger than %d bytes", key, maxRecord)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return "", fmt.Errorf("decode %s: %w", key, err)
+	}
+	return info.ETag, nil
+}

@@ -1,0 +1,126 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// VerifyingReader passes bytes through while computing their SHA-256 and
+// counting them. At the end of the stream it compares both with what was
+// recorded: on a mismatch the final Read returns ErrIntegrity instead of
+// io.EOF, so a corrupted object never ends cleanly. A caller that streams the
+// bytes somewhere must therefore treat them as untrusted until it has seen
+// io.EOF (a Put given this reader fails and stores nothing).
+type VerifyingReader struct {
+	r       io.Reader
+	h       hash.Hash
+	want    string
+	size    int64 // expected size, -1 when unknown
+	n       int64
+	matched bool  // the hash matched over the expected bytes
+	err     error // sticky: the first error returned, then always that
+}
+
+// NewVerifyingReader wraps r. wantSHA is the expected lower-case hex SHA-256;
+// size the expected length, or -1 when only the hash is known. With a known
+// size the hash is checked as soon as that many bytes went through, so a
+// consumer that stops after size bytes (an S3 PUT with a Content-Length)
+// still gets the error with the last bytes. If r is an io.Closer, Close
+// closes it.
+func NewVerifyingReader(r io.Reader, wantSHA string, size int64) *VerifyingReader {
+	return &VerifyingReader{r: r, h: sha256.New(), want: wantSHA, size: size}
+}
+
+// Read implements io.Reader.
+func (v *VerifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	switch {
+	case v.size >= 0 && v.n > v.size:
+		// Too long: fail now rather than stream the excess.
+		v.matched = false
+		return n, v.fail(fmt.Errorf("%w: more than the %d bytes recorded", ErrIntegrity, v.size))
+	case v.size >= 0 && v.n == v.size && !v.matched:
+		if ierr := v.compare(); ierr != nil {
+			return n, v.fail(ierr)
+		}
+	}
+	switch {
+	case err == io.EOF && v.size >= 0 && v.n < v.size:
+		return n, v.fail(fmt.Errorf("%w: %d bytes, %d recorded", ErrIntegrity, v.n, v.size))
+	case err == io.EOF && v.size < 0:
+		if ierr := v.compare(); ierr != nil {
+			return n, v.fail(ierr)
+		}
+		v.err = io.EOF
+	case err != nil:
+		v.err = err
+	}
+	return n, err
+}
+
+// compare checks the hash of what went through so far.
+func (v *VerifyingReader) compare() error {
+	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+		return fmt.Errorf("%w: sha256 %s, %s recorded", ErrIntegrity, got, v.want)
+	}
+	v.matched = true
+	return nil
+}
+
+func (v *VerifyingReader) fail(err error) error {
+	v.err = err
+	return err
+}
+
+// Close closes the wrapped reader when it is an io.Closer.
+func (v *VerifyingReader) Close() error {
+	if c, ok := v.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Verified reports whether every expected byte went through and matched the
+// recorded hash, with no error since.
+func (v *VerifyingReader) Verified() bool {
+	return v.matched && (v.err == nil || v.err == io.EOF)
+}
+
+// Digest reads r to the end and returns its lower-case hex SHA-256 and size.
+func Digest(r io.Reader) (sha string, size int64, err error) {
+	h := sha256.New()
+	size, err = io.Copy(h, r)
+	if err != nil {
+		return "", size, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// putVerified stores r under key with o, verifying on the way that r yields
+// exactly the bytes of hash sha (and size bytes when size >= 0). On a
+// mismatch the Put fails with ErrIntegrity and stores nothing.
+func putVerified(ctx context.Context, b Bucket, key string, r io.Reader, sha string, size int64, o PutOptions) (ETag, error) {
+	vr := NewVerifyingReader(r, sha, size)
+	etag, err := b.Put(ctx, key, vr, o)
+	if err != nil {
+		return "", err
+	}
+	if !vr.Verified() {
+		// The backend stopped reading before the end without an error: what
+		// it stored was never checked. With IfAbsent the object is ours to
+		// remove; without, we remove what we cannot vouch for all the same.
+		derr := b.Delete(ctx, key)
+		return "", errors.Join(fmt.Errorf("%w: body not read to the end", ErrIntegrity), derr)
+	}
+	return etag, nil
+}
