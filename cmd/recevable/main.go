@@ -22,6 +22,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// Each subcommand lives in a file of its own, named for it.
+		"config": {"describe or check a configuration file", runConfig},
 	}
 }
 
