@@ -24,7 +24,7 @@ func newTestFS(t *testing.T) *FS {
 }
 
 func TestFSConformance(t *testing.T) {
-	runConformance(t, func(t *testing.T) Bucket { return newTestFS(t) })
+	runConformance(t, backendLimits{}, func(t *testing.T) Bucket { return newTestFS(t) })
 }
 
 // Environment of the child processes of TestFSCrossProcess.
