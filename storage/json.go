@@ -14,13 +14,18 @@ import (
 const maxRecord = 16 << 20
 
 // encodeJSON is the one encoding of every JSON record: indented, so that a
-// manifest read with a plain S3 client is legible, and newline-terminated.
+// manifest read with a plain S3 client is legible, without HTML escaping
+// (a Message-ID shows as <id@host>, not \u003cid@host\u003e), and
+// newline-terminated.
 func encodeJSON(v any) ([]byte, error) {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return append(data, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 // putJSON stores v as JSON under key with the conditions in o.
