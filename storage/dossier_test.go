@@ -104,104 +104,106 @@ func TestManifestGolden(t *testing.T) {
 }
 
 func TestDossierCreateAndRead(t *testing.T) {
-	ctx := context.Background()
-	b := newRecFS(t)
-	d := Dossiers{Bucket: b}
-	m := sampleManifest()
+	forEachBackend(t, func(t *testing.T, b Bucket) {
+		ctx := context.Background()
+		d := Dossiers{Bucket: b}
+		m := sampleManifest()
 
-	// Documents missing: nothing is created, not even a queue marker.
-	if _, err := d.Create(ctx, sampleManifest()); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Create before the documents: %v, want ErrNotFound", err)
-	}
-	if keys := keysUnder(t, b, ""); len(keys) != 0 {
-		t.Errorf("failed Create left %v", keys)
-	}
+		// Documents missing: nothing is created, not even a queue marker.
+		if _, err := d.Create(ctx, sampleManifest()); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Create before the documents: %v, want ErrNotFound", err)
+		}
+		if keys := keysUnder(t, b, ""); len(keys) != 0 {
+			t.Errorf("failed Create left %v", keys)
+		}
 
-	putSampleDocuments(t, d, m)
-	etag, err := d.Create(ctx, m)
-	if err != nil || etag == "" {
-		t.Fatalf("Create = %q, %v", etag, err)
-	}
-	if _, err := d.Create(ctx, sampleManifest()); !errors.Is(err, ErrExists) {
-		t.Errorf("second Create: %v, want ErrExists", err)
-	}
-	got, getTag, err := d.Get(ctx, m.Number)
-	if err != nil || getTag != etag {
-		t.Fatalf("Get = etag %q, %v; want %q", getTag, err, etag)
-	}
-	if !reflect.DeepEqual(got, m) {
-		t.Errorf("Get = %+v\nwant %+v", got, m)
-	}
-	for i, doc := range got.Documents {
-		rc, gotDoc, err := d.OpenDocument(ctx, got, doc.SafeName)
+		putSampleDocuments(t, d, m)
+		etag, err := d.Create(ctx, m)
+		if err != nil || etag == "" {
+			t.Fatalf("Create = %q, %v", etag, err)
+		}
+		if _, err := d.Create(ctx, sampleManifest()); !errors.Is(err, ErrExists) {
+			t.Errorf("second Create: %v, want ErrExists", err)
+		}
+		got, getTag, err := d.Get(ctx, m.Number)
+		if err != nil || getTag != etag {
+			t.Fatalf("Get = etag %q, %v; want %q", getTag, err, etag)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("Get = %+v\nwant %+v", got, m)
+		}
+		for i, doc := range got.Documents {
+			rc, gotDoc, err := d.OpenDocument(ctx, got, doc.SafeName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := readAllString(rc)
+			rc.Close()
+			if err != nil || data != docBody(i+1) || gotDoc.SHA256 != doc.SHA256 {
+				t.Errorf("OpenDocument(%s) read %d bytes, %v", doc.SafeName, len(data), err)
+			}
+		}
+		if _, _, err := d.OpenDocument(ctx, got, "absent.pdf"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("OpenDocument of an unlisted name: %v, want ErrNotFound", err)
+		}
+		if _, _, err := d.Get(ctx, "75-2026-000999"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get of a missing dossier: %v, want ErrNotFound", err)
+		}
+		list, _, err := d.List(ctx, "75", StatusRecevable, "", 10)
+		if err != nil || len(list) != 1 || list[0].Manifest.Number != m.Number || list[0].ETag != etag {
+			t.Errorf("List = %+v, %v", list, err)
+		}
+
+		// A document altered in the bucket is caught on reading.
+		doc := m.Documents[1]
+		if _, err := b.Put(ctx, DocumentKey(m.Number, doc.SafeName), strings.NewReader(strings.ToUpper(docBody(2))), PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := d.OpenDocument(ctx, got, doc.SafeName)
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := readAllString(rc)
-		rc.Close()
-		if err != nil || data != docBody(i+1) || gotDoc.SHA256 != doc.SHA256 {
-			t.Errorf("OpenDocument(%s) read %d bytes, %v", doc.SafeName, len(data), err)
+		defer rc.Close()
+		if _, err := io.ReadAll(rc); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("reading an altered document: %v, want ErrIntegrity", err)
 		}
-	}
-	if _, _, err := d.OpenDocument(ctx, got, "absent.pdf"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("OpenDocument of an unlisted name: %v, want ErrNotFound", err)
-	}
-	if _, _, err := d.Get(ctx, "75-2026-000999"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get of a missing dossier: %v, want ErrNotFound", err)
-	}
-	list, _, err := d.List(ctx, "75", StatusRecevable, "", 10)
-	if err != nil || len(list) != 1 || list[0].Manifest.Number != m.Number || list[0].ETag != etag {
-		t.Errorf("List = %+v, %v", list, err)
-	}
-
-	// A document altered in the bucket is caught on reading.
-	doc := m.Documents[1]
-	if _, err := b.Put(ctx, DocumentKey(m.Number, doc.SafeName), strings.NewReader(strings.ToUpper(docBody(2))), PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rc, _, err := d.OpenDocument(ctx, got, doc.SafeName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	if _, err := io.ReadAll(rc); !errors.Is(err, ErrIntegrity) {
-		t.Errorf("reading an altered document: %v, want ErrIntegrity", err)
-	}
+	})
 }
 
 func TestDossierPutDocument(t *testing.T) {
-	ctx := context.Background()
-	b := newRecFS(t)
-	d := Dossiers{Bucket: b}
-	doc := Document{SafeName: "a.pdf", Type: "application/pdf", Size: 5, SHA256: shaOf("hello")}
-	if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hellO")); !errors.Is(err, ErrIntegrity) {
-		t.Errorf("PutDocument of other bytes: %v, want ErrIntegrity", err)
-	}
-	if keys := keysUnder(t, b, ""); len(keys) != 0 {
-		t.Errorf("refused PutDocument left %v", keys)
-	}
-	if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hello")); err != nil {
-		t.Errorf("PutDocument again with the same bytes: %v", err)
-	}
-	other := Document{SafeName: "a.pdf", Size: 3, SHA256: shaOf("bye")}
-	if err := d.PutDocument(ctx, "75-2026-000001", other, strings.NewReader("bye")); !errors.Is(err, ErrExists) {
-		t.Errorf("PutDocument of other bytes under the same name: %v, want ErrExists", err)
-	}
-	for _, bad := range []struct {
-		number string
-		doc    Document
-	}{
-		{"75-2026-1", doc},
-		{"75-2026-000001", Document{SafeName: "../x", Size: 5, SHA256: shaOf("hello")}},
-		{"75-2026-000001", Document{SafeName: "x", Size: 5, SHA256: "HELLO"}},
-	} {
-		if err := d.PutDocument(ctx, bad.number, bad.doc, strings.NewReader("hello")); err == nil {
-			t.Errorf("PutDocument(%q, %+v) accepted", bad.number, bad.doc)
+	forEachBackend(t, func(t *testing.T, b Bucket) {
+		ctx := context.Background()
+		d := Dossiers{Bucket: b}
+		doc := Document{SafeName: "a.pdf", Type: "application/pdf", Size: 5, SHA256: shaOf("hello")}
+		if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hellO")); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("PutDocument of other bytes: %v, want ErrIntegrity", err)
 		}
-	}
+		if keys := keysUnder(t, b, ""); len(keys) != 0 {
+			t.Errorf("refused PutDocument left %v", keys)
+		}
+		if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.PutDocument(ctx, "75-2026-000001", doc, strings.NewReader("hello")); err != nil {
+			t.Errorf("PutDocument again with the same bytes: %v", err)
+		}
+		other := Document{SafeName: "a.pdf", Size: 3, SHA256: shaOf("bye")}
+		if err := d.PutDocument(ctx, "75-2026-000001", other, strings.NewReader("bye")); !errors.Is(err, ErrExists) {
+			t.Errorf("PutDocument of other bytes under the same name: %v, want ErrExists", err)
+		}
+		for _, bad := range []struct {
+			number string
+			doc    Document
+		}{
+			{"75-2026-1", doc},
+			{"75-2026-000001", Document{SafeName: "../x", Size: 5, SHA256: shaOf("hello")}},
+			{"75-2026-000001", Document{SafeName: "x", Size: 5, SHA256: "HELLO"}},
+		} {
+			if err := d.PutDocument(ctx, bad.number, bad.doc, strings.NewReader("hello")); err == nil {
+				t.Errorf("PutDocument(%q, %+v) accepted", bad.number, bad.doc)
+			}
+		}
+	})
 }
 
 func TestDossierCreateRefusesBadManifest(t *testing.T) {

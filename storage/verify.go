@@ -3,8 +3,8 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -113,6 +113,12 @@ func putVerified(ctx context.Context, b Bucket, key string, r io.Reader, sha str
 	vr := NewVerifyingReader(r, sha, size)
 	etag, err := b.Put(ctx, key, vr, o)
 	if err != nil {
+		if errors.Is(vr.err, ErrIntegrity) && !errors.Is(err, ErrIntegrity) {
+			// The backend failed because of our reader but did not wrap its
+			// error (the S3 backend's own size check, for one): the
+			// verifier's diagnosis is the one callers test for.
+			return "", fmt.Errorf("%w (backend: %v)", vr.err, err)
+		}
 		return "", err
 	}
 	if !vr.Verified() {
