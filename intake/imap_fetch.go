@@ -1,0 +1,258 @@
+package intake
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// imapFlight is a message yielded by Next and not yet acked or released.
+type imapFlight struct {
+	uid      imap.UID
+	validity uint32
+	acked    bool
+}
+
+// Coordinates of an IMAP item (Item.Coordinates keys).
+const (
+	CoordMailbox     = "mailbox"
+	CoordUIDValidity = "uidvalidity"
+	CoordUID         = "uid"
+	// CoordMessageID: the Message-ID without angle brackets, when the
+	// message has a printable ASCII one (the pipeline parses the raw bytes
+	// anyway; this is for deduplication before parsing).
+	CoordMessageID = "message_id"
+	// CoordOversize is set, to the limit's name "message_size", on an item
+	// that was not downloaded because of its size; CoordLimit holds the
+	// limit in bytes.
+	CoordOversize = "oversize"
+	CoordLimit    = "limit"
+)
+
+// minDownloadRate sizes the deadline of a body download: a message gets
+// CommandTimeout plus one second per 64 KiB (50 MiB: about 14 minutes).
+const minDownloadRate = 64 << 10
+
+// fetchLocked takes one message: its size, date and Message-ID first, then,
+// if it is within MaxMessageSize, its bytes streamed to a spool file with
+// BODY.PEEK[] (PEEK: \Seen is left alone, staff still see it as unread).
+// found is false when the message is no longer there.
+func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.UID) (item Item, ack Ack, found bool, err error) {
+	uids := imap.UIDSetNum(uid)
+	msgIDSection := &imap.FetchItemBodySection{
+		Specifier:    imap.PartSpecifierHeader,
+		HeaderFields: []string{"Message-ID"},
+		Peek:         true,
+	}
+	var meta *imapclient.FetchMessageBuffer
+	err = conn.await(ctx, fmt.Sprintf("UID FETCH %d metadata", uid), s.opts.CommandTimeout, func() error {
+		msgs, err := conn.c.Fetch(uids, &imap.FetchOptions{
+			UID: true, RFC822Size: true, InternalDate: true,
+			BodySection: []*imap.FetchItemBodySection{msgIDSection},
+		}).Collect()
+		for _, m := range msgs {
+			if m.UID == uid {
+				meta = m
+			}
+		}
+		return err
+	})
+	if err != nil || meta == nil {
+		return Item{}, nil, false, err
+	}
+
+	validity := conn.validity
+	coords := map[string]string{
+		CoordMailbox:     s.opts.Folder,
+		CoordUIDValidity: strconv.FormatUint(uint64(validity), 10),
+		CoordUID:         strconv.FormatUint(uint64(uid), 10),
+	}
+	if id := messageID(meta.FindBodySection(msgIDSection)); id != "" {
+		coords[CoordMessageID] = id
+	}
+	fl := &imapFlight{uid: uid, validity: validity}
+	log := s.log.With().Uint32("uid", uint32(uid)).Uint32("uidvalidity", validity).Logger()
+
+	if meta.RFC822Size > s.opts.MaxMessageSize {
+		log.Warn().Int64("size", meta.RFC822Size).Int64("limit", s.opts.MaxMessageSize).Msg("imap: message over the size limit, not downloaded")
+		item = s.oversizeItem(coords, meta.RFC822Size, meta.InternalDate, fl)
+	} else {
+		var path string
+		var n int64
+		path, n, found, err = s.spoolLocked(ctx, conn, uid, meta.RFC822Size)
+		if err != nil || !found {
+			return Item{}, nil, false, err
+		}
+		if n > s.opts.MaxMessageSize {
+			// RFC822.SIZE understated it: same outcome as above.
+			os.Remove(path)
+			item = s.oversizeItem(coords, n, meta.InternalDate, fl)
+		} else {
+			item = s.spooledItem(coords, path, n, meta.InternalDate, fl)
+		}
+	}
+	s.book.inflight[uid] = fl
+	log.Debug().Int64("size", item.Size).Msg("imap: message taken")
+	return item, func(ctx context.Context, d Disposition) error { return s.ack(ctx, fl, d) }, true, nil
+}
+
+// spoolLocked streams the message into a new file of SpoolDir. It reads at
+// most MaxMessageSize+1 bytes into the file (the rest of an understated
+// literal is read off the wire and dropped), and checks that the whole
+// literal arrived.
+func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.UID, size int64) (path string, n int64, found bool, err error) {
+	f, err := os.CreateTemp(s.opts.SpoolDir, "imap-*.eml")
+	if err != nil {
+		return "", 0, false, fmt.Errorf("spool: %w", err)
+	}
+	path = f.Name()
+	defer func() {
+		if err != nil || !found {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+
+	timeout := s.opts.CommandTimeout + time.Duration(size/minDownloadRate)*time.Second
+	var got bool    // the server sent BODY[] for this UID
+	var copied int64 // bytes written to the spool
+	err = conn.await(ctx, fmt.Sprintf("UID FETCH %d BODY.PEEK[]", uid), timeout, func() error {
+		cmd := conn.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
+			UID:         true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		})
+		defer cmd.Close() // drains what we did not read
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			for it := msg.Next(); it != nil; it = msg.Next() {
+				body, ok := it.(imapclient.FetchItemDataBodySection)
+				if !ok || got {
+					continue
+				}
+				got = true
+				if body.Literal == nil { // NIL: an empty message
+					continue
+				}
+				w := bufio.NewWriterSize(f, 256<<10)
+				c, err := io.Copy(w, io.LimitReader(body.Literal, s.opts.MaxMessageSize+1))
+				if err == nil {
+					err = w.Flush()
+				}
+				copied = c
+				if err != nil {
+					return fmt.Errorf("spool: %w", err)
+				}
+				if c <= s.opts.MaxMessageSize && c != body.Literal.Size() {
+					return fmt.Errorf("spool: literal of %d bytes, read %d", body.Literal.Size(), c)
+				}
+			}
+		}
+		return cmd.Close()
+	})
+	found, n = got, copied
+	if err != nil {
+		return "", 0, false, err
+	}
+	if !found {
+		return "", 0, false, nil
+	}
+	if err = f.Close(); err != nil {
+		return "", 0, false, fmt.Errorf("spool: %w", err)
+	}
+	return path, n, true, nil
+}
+
+// spooledItem is a downloaded message.
+func (s *IMAPSource) spooledItem(coords map[string]string, path string, n int64, at time.Time, fl *imapFlight) Item {
+	var once sync.Once
+	return Item{
+		Source:      s.id,
+		Coordinates: coords,
+		ReceivedAt:  at,
+		Size:        n,
+		Open:        func() (io.ReadCloser, error) { return os.Open(path) },
+		Release: func() {
+			once.Do(func() {
+				os.Remove(path)
+				s.release(fl)
+			})
+		},
+	}
+}
+
+// oversizeItem stands for a message too large to download. Open fails with
+// a permanent error naming the limit, so the worker quarantines it without
+// raw bytes; its ack (Quarantined) moves it to the quarantine folder, where
+// staff find it.
+func (s *IMAPSource) oversizeItem(coords map[string]string, size int64, at time.Time, fl *imapFlight) Item {
+	coords[CoordOversize] = "message_size"
+	coords[CoordLimit] = strconv.FormatInt(s.opts.MaxMessageSize, 10)
+	perm := &PermanentError{
+		Limit: "message_size",
+		Err: fmt.Errorf("%s uid %s: %d bytes, limit %d: %w",
+			s.id, coords[CoordUID], size, s.opts.MaxMessageSize, ErrOversize),
+	}
+	var once sync.Once
+	return Item{
+		Source:      s.id,
+		Coordinates: coords,
+		ReceivedAt:  at,
+		Size:        size,
+		Open:        func() (io.ReadCloser, error) { return nil, perm },
+		Release:     func() { once.Do(func() { s.release(fl) }) },
+	}
+}
+
+// release: an item given up without an ack is offered again after the next
+// wait (not at once: a worker that cannot store would spin on it).
+func (s *IMAPSource) release(fl *imapFlight) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fl.acked {
+		return
+	}
+	if cur, ok := s.book.inflight[fl.uid]; !ok || cur != fl {
+		return // acked, or from before a UIDVALIDITY change
+	}
+	delete(s.book.inflight, fl.uid)
+	s.book.abandoned[fl.uid] = struct{}{}
+}
+
+// messageID extracts the Message-ID from a "Message-ID: <…>" header block,
+// without the angle brackets. Anything not printable ASCII, or absurdly
+// long, is left out: coordinates end up in S3 metadata, which is ASCII.
+func messageID(block []byte) string {
+	// Unfold (RFC 5322 §2.2.3) and take the value after the colon.
+	block = bytes.ReplaceAll(block, []byte("\r\n"), []byte("\n"))
+	block = bytes.ReplaceAll(block, []byte("\n "), []byte(" "))
+	block = bytes.ReplaceAll(block, []byte("\n\t"), []byte(" "))
+	line, _, _ := bytes.Cut(bytes.TrimSpace(block), []byte("\n"))
+	_, v, ok := bytes.Cut(line, []byte(":"))
+	if !ok {
+		return ""
+	}
+	id := strings.TrimSpace(string(v))
+	if i := strings.IndexByte(id, '<'); i >= 0 {
+		if j := strings.IndexByte(id[i:], '>'); j > 0 {
+			id = id[i+1 : i+j]
+		}
+	}
+	if id == "" || len(id) > 250 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return ""
+		}
+	}
+	return id
+}
