@@ -124,7 +124,7 @@ func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.U
 	}()
 
 	timeout := s.opts.CommandTimeout + time.Duration(size/minDownloadRate)*time.Second
-	var got bool    // the server sent BODY[] for this UID
+	var got bool     // the server sent BODY[] for this UID
 	var copied int64 // bytes written to the spool
 	err = conn.await(ctx, fmt.Sprintf("UID FETCH %d BODY.PEEK[]", uid), timeout, func() error {
 		cmd := conn.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{

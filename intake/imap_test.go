@@ -238,8 +238,8 @@ func TestIMAPMoveFallback(t *testing.T) {
 // the inbox exactly as it was — never deleted.
 func TestIMAPCopyRefused(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		start func(t *testing.T) *imaptest.Server
+		name   string
+		start  func(t *testing.T) *imaptest.Server
 		folder string
 	}{
 		{"mem/move", func(t *testing.T) *imaptest.Server {
