@@ -22,7 +22,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// Each subcommand lives in a file of its own, named for it.
-		"config": {"describe or check a configuration file", runConfig},
+		"config":  {"describe or check a configuration file", runConfig},
+		"extract": {"list the documents of email messages (.eml)", runExtract},
 	}
 }
 
