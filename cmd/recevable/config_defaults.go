@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"time"
@@ -139,19 +138,16 @@ func (k *DKIMKey) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // DefaultConfig is the configuration of `recevable demo`: one demonstration
-// site with a fresh signing key, a filesystem bucket and a drop folder under
-// ./recevable-demo, the interface on 127.0.0.1, console logs. It has no IMAP
-// account: the demo adds one for its in-process server, whose port is known
-// only once it listens. Keys are random at each call and live in memory.
+// site, a filesystem bucket and a drop folder under ./recevable-demo, the
+// interface on 127.0.0.1, console logs, a random session key. It has no IMAP
+// account and no signing key: the demo adds an account for its in-process
+// server (whose port is known only once it listens), and makes a key and
+// adds its trusted_keys entry.
 func DefaultConfig() *Config {
 	c := defaultConfig()
 	c.Log.Format = "console"
 	c.Storage.FS.Dir = "recevable-demo/bucket"
 
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err) // crypto/rand does not fail on supported systems
-	}
 	site := defaultSite()
 	site.ID = "demo"
 	site.Name = "Préfecture de démonstration"
@@ -160,12 +156,6 @@ func DefaultConfig() *Config {
 	site.PostalAddress = []string{"Préfecture de démonstration", "Bureau des étrangers", "1 rue de l'Exemple", "75000 Paris"}
 	site.Email = "titres-sejour@demo.invalid" // RFC 2606 §2: never delivered
 	site.Phone = "01 00 00 00 00"
-	site.SigningKey = NewSecret(base64.StdEncoding.EncodeToString(priv.Seed()))
-	site.SigningKeyID = "demo-1"
-	site.TrustedKeys = []TrustedKey{{
-		ID:        "demo-1",
-		PublicKey: base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)),
-	}}
 	c.Sites = []Site{site}
 
 	drop := defaultDrop()
@@ -176,7 +166,7 @@ func DefaultConfig() *Config {
 
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		panic(err)
+		panic(err) // crypto/rand does not fail on supported systems
 	}
 	c.Web.SessionKey = NewSecret(base64.StdEncoding.EncodeToString(key))
 	return &c

@@ -44,10 +44,9 @@ func describeExample() *Config {
 	site.PostalAddress = []string{"Préfecture de police", "Bureau des étrangers", "Adresse postale du service", "75000 Paris"}
 	site.Email = "titres-sejour@prefecture.example"
 	site.Phone = "01 00 00 00 00"
-	site.SigningKey = SecretFromEnv("RECEVABLE_PP_SIGNING_KEY")
-	site.SigningKeyID = "pp-2025"
+	// signing_key_file stays empty: the file would have to exist.
 	site.TrustedKeys = []TrustedKey{
-		{ID: "pp-2025", PublicKey: "gpxit7aJ06jTQeSExIlOYzuG3gD0uPVVeqhKFxZxKso="},
+		{ID: "PP-20250106-7KQ3", PublicKey: "gpxit7aJ06jTQeSExIlOYzuG3gD0uPVVeqhKFxZxKso="},
 	}
 	c.Sites = []Site{site}
 

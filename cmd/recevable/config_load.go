@@ -77,6 +77,20 @@ func finish(c *Config, lookupEnv func(string) (string, bool)) error {
 			failed[f.path] = true
 		}
 	}
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		if s.SigningKeyFile == "" {
+			continue
+		}
+		p := fmt.Sprintf("sites[%d].signing_key_file", i)
+		info, err := readSigningKey(s.SigningKeyFile)
+		if err != nil {
+			errs = append(errs, Issue{Path: p, Line: c.lineOf(p), Msg: err.Error()})
+			failed[p] = true
+			continue
+		}
+		s.signing = info
+	}
 	check, _ := c.check()
 	for _, is := range check {
 		if !failed[is.Path] { // already said why it is empty
@@ -105,9 +119,6 @@ func (c *Config) secretFields() []secretField {
 		{"storage.s3.sse_customer_key", &c.Storage.S3.SSECustomerKey, s3 && c.Storage.S3.SSE == SSEC},
 		{"web.session_key", &c.Web.SessionKey, true},
 		{"web.oidc.client_secret", &c.Web.OIDC.ClientSecret, c.Web.OIDC.Issuer != ""},
-	}
-	for i := range c.Sites {
-		fs = append(fs, secretField{fmt.Sprintf("sites[%d].signing_key", i), &c.Sites[i].SigningKey, true})
 	}
 	for i := range c.IMAP.Accounts {
 		a := &c.IMAP.Accounts[i]
@@ -285,7 +296,8 @@ func (w *walker) decodeIssues(err error) []Issue {
 }
 
 // pathAt finds the path of the value node at line, preferring one holding
-// value (several values can share a line in flow style).
+// value (several values can share a line in flow style), else the deepest
+// key on that line (a duplicate key, for instance).
 func (w *walker) pathAt(line int, value string) string {
 	path := ""
 	for _, e := range w.entries {
@@ -294,6 +306,14 @@ func (w *walker) pathAt(line int, value string) string {
 				return e.path
 			}
 			path = e.path
+		}
+	}
+	if path != "" {
+		return path
+	}
+	for p, l := range w.lines {
+		if l == line && (len(p) > len(path) || len(p) == len(path) && p < path) {
+			path = p
 		}
 	}
 	return path

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ import (
 // R112-5 requires (name, postal address, email, phone of the service) are
 // mandatory here.
 type Site struct {
-	ID                  string       `yaml:"id" doc:"Short lowercase id (letters, digits, hyphens), used in registration numbers (<id>-<year>-<number>) and bucket keys. Never change it once dossiers exist."`
+	ID                  string       `yaml:"id" doc:"Short lowercase id (letters, digits, inner hyphens, at most 32), used in registration numbers (<id>-<year>-<number>), invitation references and bucket keys. Never change it once dossiers exist."`
 	Name                string       `yaml:"name" doc:"Name of the service as printed on letters, e.g. Préfecture de police."`
 	Departments         []string     `yaml:"departments" doc:"Departments of residence this site is competent for (arrêté 2023-08-01 art. 4 al. 3): 01 to 95, 2A, 2B, 971 to 978. An applicant residing elsewhere is flagged."`
 	Timezone            string       `yaml:"timezone" doc:"Time zone of the site (IANA name): dates on letters, the year of registration numbers and deadlines use it."`
@@ -26,78 +27,92 @@ type Site struct {
 	PostalAddress       []string     `yaml:"postal_address" doc:"Postal address of the service, one line per item (CRPA R112-5: required on acknowledgments)."`
 	Email               string       `yaml:"email" doc:"The dedicated address receiving submissions (CRPA R112-5: required on acknowledgments)."`
 	Phone               string       `yaml:"phone" doc:"Phone number of the service (CRPA R112-5: required on acknowledgments)."`
-	SigningKey          Secret       `yaml:"signing_key" doc:"Ed25519 private key signing this site's invitations: base64 of the 32-byte seed, or PEM (PKCS #8). Empty: the site verifies invitations but cannot issue any."`
-	SigningKeyID        string       `yaml:"signing_key_id" doc:"Id of the signing key: must name an entry of trusted_keys holding its public key."`
-	TrustedKeys         []TrustedKey `yaml:"trusted_keys" doc:"Public keys whose signatures on this site's invitations are accepted, the current one and those of earlier keys whose invitations may still be outstanding."`
+	SigningKeyFile      string       `yaml:"signing_key_file" doc:"File of the Ed25519 private key signing this site's invitations (PEM PKCS #8 with Key-Id and Site headers, mode 600, as recevable makes them), e.g. /etc/recevable/keys/pp.pem; read at start. Its public key must be in trusted_keys. Empty: the site verifies invitations but cannot issue any."`
+	TrustedKeys         []TrustedKey `yaml:"trusted_keys" doc:"Public keys whose signatures on invitations are accepted: this site's current and earlier keys, and those of other sites whose invitations should be recognised as genuine (and flagged as another prefecture's)."`
 	InvitationValidDays int          `yaml:"invitation_valid_days" doc:"Days an invitation stays valid after it is issued."`
+
+	// signing is what LoadConfig read from SigningKeyFile.
+	signing *signingKeyInfo
 }
 
-// TrustedKey is a public key verifying a site's invitations.
+// TrustedKey is a public key verifying invitations.
 type TrustedKey struct {
-	ID        string `yaml:"id" doc:"Key id, written in every token signed with the key (letters, digits, . _ -)."`
-	PublicKey string `yaml:"public_key" doc:"Ed25519 public key, base64 of its 32 bytes."`
-	Retired   bool   `yaml:"retired" doc:"A retired key no longer proves anything: an invitation it signed goes to manual check (a_verifier). Retire a key that may have leaked; during an ordinary rotation keep the old key unretired until its invitations have expired."`
+	ID        string `yaml:"id" doc:"Key id, written in every token signed with the key (1 to 32 letters, digits, . _ -)."`
+	Site      string `yaml:"site" doc:"Id of the site whose invitations the key signs; empty: this site."`
+	PublicKey string `yaml:"public_key" doc:"Ed25519 public key, standard base64 of its 32 bytes."`
+	RetiredOn string `yaml:"retired_on" doc:"Date (YYYY-MM-DD) from which the key no longer signs: tokens it signed on or after that day are refused, earlier ones stay valid. Set it when rotating, and keep the key listed until its invitations have expired."`
+}
+
+// signingKeyInfo is the public part of a site's signing key file.
+type signingKeyInfo struct {
+	id, site string
+	public   ed25519.PublicKey
 }
 
 // Ed25519 decodes the public key.
 func (k TrustedKey) Ed25519() (ed25519.PublicKey, error) {
-	b, err := decodeBase64(k.PublicKey)
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k.PublicKey))
 	if err != nil {
-		return nil, fmt.Errorf("public key: %w", err)
+		return nil, errors.New("not standard base64")
 	}
 	if len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("public key: %d bytes, want %d", len(b), ed25519.PublicKeySize)
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(b), nil
 }
 
-// SigningKeyPair decodes the site's signing key; nil, nil when the site has
-// none.
-func (s Site) SigningKeyPair() (ed25519.PrivateKey, error) {
-	if !s.SigningKey.IsSet() {
-		return nil, nil
+// Retirement parses retired_on: the zero time when the key is not retired.
+func (k TrustedKey) Retirement() (time.Time, error) {
+	if k.RetiredOn == "" {
+		return time.Time{}, nil
 	}
-	return parseEd25519Private(s.SigningKey.Reveal())
+	return time.Parse(time.DateOnly, k.RetiredOn)
+}
+
+// SiteOr is the key's site, defaulting to site, the one listing it.
+func (k TrustedKey) SiteOr(site string) string {
+	if k.Site == "" {
+		return site
+	}
+	return k.Site
 }
 
 // Location loads the site's time zone.
 func (s Site) Location() (*time.Location, error) { return time.LoadLocation(s.Timezone) }
 
-// parseEd25519Private accepts base64 of a 32-byte seed or 64-byte private
-// key, or a PEM "PRIVATE KEY" block (PKCS #8, as openssl genpkey writes).
-func parseEd25519Private(s string) (ed25519.PrivateKey, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "-----BEGIN") {
-		blk, _ := pem.Decode([]byte(s))
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, errors.New("not a PEM PRIVATE KEY block")
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PKCS #8: %w", err)
-		}
-		ek, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("a %T, not an Ed25519 key", k)
-		}
-		return ek, nil
-	}
-	b, err := decodeBase64(s)
+// readSigningKey reads the public part of a key file written by
+// validate.WritePrivateKeyFile, holding it to the rules of
+// validate.ReadPrivateKeyFile (mode 600, PKCS #8 Ed25519, Key-Id and Site
+// headers) so that `config check` fails where `serve` would.
+func readSigningKey(path string) (*signingKeyInfo, error) {
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	switch len(b) {
-	case ed25519.SeedSize:
-		return ed25519.NewKeyFromSeed(b), nil
-	case ed25519.PrivateKeySize:
-		k := ed25519.PrivateKey(b)
-		// The second half is the public key; a mismatch means a damaged key.
-		if !ed25519.NewKeyFromSeed(k.Seed()).Equal(k) {
-			return nil, errors.New("64-byte key whose public half does not match its seed")
-		}
-		return k, nil
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s can be read by group or others (mode %04o): chmod 600 it", path, st.Mode().Perm())
 	}
-	return nil, fmt.Errorf("%d bytes, want a %d-byte seed", len(b), ed25519.SeedSize)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(data)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: no PEM PRIVATE KEY block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: a %T, not an Ed25519 key", path, k)
+	}
+	info := &signingKeyInfo{id: blk.Headers["Key-Id"], site: blk.Headers["Site"], public: priv.Public().(ed25519.PublicKey)}
+	if !reKeyID.MatchString(info.id) {
+		return nil, fmt.Errorf("%s: Key-Id header %q is not a key id", path, info.id)
+	}
+	return info, nil
 }
 
 // decodeBase64 accepts standard and URL alphabets, padded or not.
@@ -112,7 +127,8 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 var (
-	reSiteID = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	// Mirrors storage.CheckSite.
+	reSiteID = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 	reKeyID  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
 	rePhone  = regexp.MustCompile(`^\+?[0-9 .()-]+$`)
 )
@@ -158,8 +174,12 @@ func (s *Site) validate(c *checker, p string) {
 	switch {
 	case s.ID == "":
 		c.errorf(p+".id", "required")
-	case len(s.ID) > 32 || !reSiteID.MatchString(s.ID):
-		c.errorf(p+".id", "%q: use 1 to 32 lowercase letters, digits and single inner hyphens", s.ID)
+	case !reSiteID.MatchString(s.ID):
+		c.errorf(p+".id", "%q: use 1 to 32 lowercase letters, digits and inner hyphens", s.ID)
+	case strings.HasPrefix(strings.ToUpper(strings.ReplaceAll(s.ID, "-", "")), "INV"):
+		// validate.SiteCode: references read INV-<code>-…, so a code
+		// starting with INV would be ambiguous.
+		c.errorf(p+".id", "%q: must not start with inv", s.ID)
 	}
 	if strings.TrimSpace(s.Name) == "" {
 		c.errorf(p+".name", "required")
@@ -228,9 +248,15 @@ func (s *Site) validateKeys(c *checker, p string) {
 		} else {
 			ids[k.ID] = i
 		}
+		if k.Site != "" && !reSiteID.MatchString(k.Site) {
+			c.errorf(kp+".site", "%q is not a site id", k.Site)
+		}
+		if _, err := k.Retirement(); err != nil {
+			c.errorf(kp+".retired_on", "%q: want a date YYYY-MM-DD", k.RetiredOn)
+		}
 		pub, err := k.Ed25519()
 		if err != nil {
-			c.errorf(kp+".public_key", "%v", err)
+			c.errorf(kp+".public_key", "not an Ed25519 public key: %v", err)
 			continue
 		}
 		if j, dup := pubs[string(pub)]; dup {
@@ -238,30 +264,28 @@ func (s *Site) validateKeys(c *checker, p string) {
 		}
 		pubs[string(pub)] = i
 	}
-	if !s.SigningKey.IsSet() {
-		if s.SigningKey.kind == secretUnset && s.SigningKeyID != "" {
-			c.warnf(p+".signing_key", "not set: signing_key_id is ignored and the site cannot issue invitations")
-		}
+	if s.signing == nil { // no key file, or a configuration built in code
 		return
 	}
-	priv, err := parseEd25519Private(s.SigningKey.Reveal())
-	if err != nil {
-		c.errorf(p+".signing_key", "not an Ed25519 private key (%s): %v", s.SigningKey.Source(), err)
+	kf := p + ".signing_key_file"
+	pub64 := base64.StdEncoding.EncodeToString(s.signing.public)
+	if s.signing.site != s.ID {
+		c.errorf(kf, "the key is for site %q (its Site header), not %q", s.signing.site, s.ID)
+	}
+	i, ok := ids[s.signing.id]
+	if !ok {
+		c.errorf(kf, "its key %s is not in trusted_keys: add {id: %s, public_key: %s}", s.signing.id, s.signing.id, pub64)
 		return
 	}
-	i, ok := ids[s.SigningKeyID]
-	switch {
-	case s.SigningKeyID == "":
-		c.errorf(p+".signing_key_id", "required with signing_key")
-	case !ok:
-		c.errorf(p+".signing_key_id", "%q names no entry of trusted_keys", s.SigningKeyID)
-	case s.TrustedKeys[i].Retired:
-		c.errorf(p+".signing_key_id", "%q is retired: issue invitations with a new key", s.SigningKeyID)
-	default:
-		pub, err := s.TrustedKeys[i].Ed25519()
-		if err == nil && !pub.Equal(priv.Public()) {
-			c.errorf(p+".signing_key", "its public key is not trusted_keys[%d].public_key (%s)", i,
-				base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)))
-		}
+	k := s.TrustedKeys[i]
+	kp := fmt.Sprintf("%s.trusted_keys[%d]", p, i)
+	if pub, err := k.Ed25519(); err == nil && !pub.Equal(s.signing.public) {
+		c.errorf(kp+".public_key", "is not the public key of signing_key_file (%s)", pub64)
+	}
+	if k.SiteOr(s.ID) != s.ID {
+		c.errorf(kp+".site", "%q: this is the site's own signing key", k.Site)
+	}
+	if k.RetiredOn != "" {
+		c.errorf(kp+".retired_on", "%s is the signing key: the invitations it signs would be refused", k.ID)
 	}
 }
