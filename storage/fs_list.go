@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,9 @@ func (b *FS) List(ctx context.Context, prefix string, o ListOptions) (ListPage, 
 			return ListPage{}, fmt.Errorf("list %q: %w", prefix, err)
 		}
 		inf := h.info()
-		inf.Metadata = nil // as documented on ListPage, and as S3 lists
+		// As documented on ListPage, and as S3 lists: no metadata, and no
+		// content type either, so that no caller comes to rely on it here.
+		inf.Metadata, inf.ContentType = nil, ""
 		page.Objects = append(page.Objects, inf)
 	}
 	return page, nil
@@ -75,19 +78,69 @@ type fsWalker struct {
 	ctx   context.Context
 	after string
 	want  int
-	found []fsEntry
+	found []fsFound
 }
 
+// fsFound is one object a listing returns.
+type fsFound struct{ key, path string }
+
+// fsEntry is one decoded directory entry. Keys and paths are built only for
+// the few entries a page returns, not for the 50,000 a queue may hold.
 type fsEntry struct {
-	sort  string // s for an object, s+"/" for a directory
-	key   string // the object's key, or the directory's key prefix
-	path  string
+	name  string
+	seg   string
 	isDir bool
+}
+
+// cmpEntries orders entries as their keys sort: seg for an object, seg+"/"
+// for a directory, without building either string.
+func cmpEntries(a, b fsEntry) int {
+	n := min(len(a.seg), len(b.seg))
+	if c := strings.Compare(a.seg[:n], b.seg[:n]); c != 0 {
+		return c
+	}
+	return cmp.Compare(nextByte(a, n), nextByte(b, n))
+}
+
+// nextByte is the byte at n of e's sort key, -1 past its end.
+func nextByte(e fsEntry, n int) int {
+	switch {
+	case n < len(e.seg):
+		return int(e.seg[n])
+	case e.isDir:
+		return '/'
+	default:
+		return -1
+	}
+}
+
+// dirMayFollow reports whether a directory of segment seg can hold keys
+// after rest (the part of after below this directory): either seg+"/" sorts
+// after rest, or rest lies inside the directory.
+func dirMayFollow(seg, rest string) bool {
+	n := min(len(seg), len(rest))
+	if c := strings.Compare(seg[:n], rest[:n]); c != 0 {
+		return c > 0
+	}
+	if len(rest) <= len(seg) {
+		return true
+	}
+	return rest[len(seg)] <= '/'
 }
 
 func (w *fsWalker) walk(dir, keyPrefix, partial string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
+	}
+	// Where after falls against this directory's keys, which all start
+	// with keyPrefix: before all of them, inside them (rest), or after all.
+	rest, filter := "", false
+	switch {
+	case w.after == "" || w.after < keyPrefix:
+	case strings.HasPrefix(w.after, keyPrefix):
+		rest, filter = w.after[len(keyPrefix):], true
+	default:
+		return nil
 	}
 	if fsTestOpenDir != nil {
 		fsTestOpenDir(dir)
@@ -110,65 +163,102 @@ func (w *fsWalker) walk(dir, keyPrefix, partial string) error {
 	}
 	ents := make([]fsEntry, 0, len(names))
 	for _, name := range names {
-		e, ok := w.entry(dir, keyPrefix, name)
-		// partial has no "/", so testing the sort key tests the segment.
-		if !ok || !strings.HasPrefix(e.sort, partial) {
+		e, ok := decodeEntry(dir, name)
+		if !ok || !strings.HasPrefix(e.seg, partial) {
+			continue
+		}
+		if filter && (e.isDir && !dirMayFollow(e.seg, rest) || !e.isDir && e.seg <= rest) {
 			continue
 		}
 		ents = append(ents, e)
 	}
-	slices.SortFunc(ents, func(a, b fsEntry) int { return strings.Compare(a.sort, b.sort) })
-	for _, e := range ents {
-		if len(w.found) >= w.want {
-			return nil
-		}
-		if !e.isDir {
-			w.found = append(w.found, e)
-			continue
-		}
-		if err := w.walk(e.path, e.key, ""); err != nil {
-			return err
+	// Take the entries in order, a page's worth at a time: a full sort of a
+	// 50,000-entry directory to return 50 keys is what this avoids.
+	for len(ents) > 0 && len(w.found) < w.want {
+		var batch []fsEntry
+		batch, ents = smallest(ents, w.want-len(w.found))
+		for _, e := range batch {
+			if len(w.found) >= w.want {
+				return nil
+			}
+			path := filepath.Join(dir, e.name)
+			if !e.isDir {
+				w.found = append(w.found, fsFound{key: keyPrefix + e.seg, path: path})
+				continue
+			}
+			if err := w.walk(path, keyPrefix+e.seg+"/", ""); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// entry decodes one directory entry and decides whether it can hold keys
-// after w.after; ok is false for entries to skip.
-func (w *fsWalker) entry(dir, keyPrefix, name string) (e fsEntry, ok bool) {
+// smallest splits ents into its k smallest entries, sorted, and the others,
+// in O(n log k). ents is reordered.
+func smallest(ents []fsEntry, k int) (first, others []fsEntry) {
+	if k >= len(ents) {
+		slices.SortFunc(ents, cmpEntries)
+		return ents, nil
+	}
+	// ents[:k] is kept as a max-heap of the k smallest seen so far; an
+	// entry smaller than its top swaps places with it.
+	h := ents[:k]
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	for i := k; i < len(ents); i++ {
+		if cmpEntries(ents[i], h[0]) < 0 {
+			h[0], ents[i] = ents[i], h[0]
+			siftDown(h, 0)
+		}
+	}
+	slices.SortFunc(h, cmpEntries)
+	return h, ents[k:]
+}
+
+func siftDown(h []fsEntry, i int) {
+	for {
+		l, big := 2*i+1, i
+		if l < len(h) && cmpEntries(h[l], h[big]) > 0 {
+			big = l
+		}
+		if r := l + 1; r < len(h) && cmpEntries(h[r], h[big]) > 0 {
+			big = r
+		}
+		if big == i {
+			return
+		}
+		h[i], h[big] = h[big], h[i]
+		i = big
+	}
+}
+
+// decodeEntry decodes one directory entry; ok is false for entries that are
+// not objects or key directories.
+func decodeEntry(dir, name string) (e fsEntry, ok bool) {
 	if name == "" || name[0] == '.' {
 		return e, false // the backend's own files
 	}
-	e.path = filepath.Join(dir, name)
 	base, isObj := strings.CutSuffix(name, fsObjSuffix)
-	var seg string
+	e.name, e.isDir = name, !isObj
 	switch {
 	case strings.HasPrefix(base, fsHashPrefix) && isObj:
-		h, err := headObject(e.path)
+		h, err := headObject(filepath.Join(dir, name))
 		if err != nil {
 			return e, false
 		}
-		seg = h.Key[strings.LastIndexByte(h.Key, '/')+1:]
+		e.seg = h.Key[strings.LastIndexByte(h.Key, '/')+1:]
 	case strings.HasPrefix(base, fsHashPrefix):
-		b, err := os.ReadFile(filepath.Join(e.path, fsSegmentFile))
+		b, err := os.ReadFile(filepath.Join(dir, name, fsSegmentFile))
 		if err != nil {
 			return e, false
 		}
-		seg = string(b)
+		e.seg = string(b)
 	default:
-		if seg, ok = fsUnescape(base); !ok {
+		if e.seg, ok = fsUnescape(base); !ok {
 			return e, false
 		}
-	}
-	if isObj {
-		e.sort, e.key = seg, keyPrefix+seg
-		return e, w.after == "" || e.key > w.after
-	}
-	e.sort, e.key, e.isDir = seg+"/", keyPrefix+seg+"/", true
-	// Every key below starts with e.key: skip the subtree when that prefix
-	// sorts before after and after is not inside it.
-	if w.after != "" && e.key < w.after && !strings.HasPrefix(w.after, e.key) {
-		return e, false
 	}
 	return e, true
 }

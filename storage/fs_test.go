@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,5 +193,52 @@ func TestFSListPrunes(t *testing.T) {
 	want := "q q/c"
 	if got := strings.Join(opened, " "); got != want {
 		t.Errorf("directories read = %q, want %q", got, want)
+	}
+}
+
+// TestFSListMatchesSortedKeys compares List with a sorted slice on random
+// keys over the characters that make directory order and key order differ
+// ("-" < "/" < "0"), for random prefixes, StartAfter values and page sizes.
+func TestFSListMatchesSortedKeys(t *testing.T) {
+	b := newTestFS(t)
+	b.noSync = true
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "b", "-", "0", "/", ".", "é"}
+	randKey := func() string {
+		for {
+			var sb strings.Builder
+			for range 1 + rng.IntN(7) {
+				sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+			}
+			if k := sb.String(); checkKey(k) == nil {
+				return k
+			}
+		}
+	}
+	set := map[string]bool{}
+	for range 300 {
+		set[randKey()] = true
+	}
+	keys := slices.Sorted(maps.Keys(set))
+	putAll(t, b, keys)
+	for i := range 300 {
+		prefix, after := "", ""
+		if i%3 > 0 {
+			k := randKey()
+			prefix = k[:min(len(k), 1+rng.IntN(3))] // may cut a rune: prefixes are bytes
+		}
+		if i%2 == 0 {
+			after = randKey()
+		}
+		limit := 1 + rng.IntN(40)
+		var want []string
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix) && k > after {
+				want = append(want, k)
+			}
+		}
+		if got := listKeys(t, b, prefix, after, limit); !slices.Equal(got, want) {
+			t.Fatalf("List(prefix %q, after %q, limit %d) =\n%q\nwant\n%q", prefix, after, limit, got, want)
+		}
 	}
 }
