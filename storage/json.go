@@ -38,7 +38,7 @@ func putJSON(ctx context.Context, b Bucket, key string, v any, o PutOptions) (ET
 	o.ContentType = "application/json"
 	etag, err := b.Put(ctx, key, bytes.NewReader(data), o)
 	if err != nil {
-		return "", fmt.Errorf("put %s: %w", key, err)
+		return "", err // the backends name the key
 	}
 	return etag, nil
 }
@@ -48,7 +48,7 @@ func putJSON(ctx context.Context, b Bucket, key string, v any, o PutOptions) (ET
 func getJSON(ctx context.Context, b Bucket, key string, v any) (ETag, error) {
 	rc, info, err := b.Get(ctx, key)
 	if err != nil {
-		return "", fmt.Errorf("get %s: %w", key, err)
+		return "", err // the backends name the key
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxRecord+1))
