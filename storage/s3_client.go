@@ -40,8 +40,11 @@ type S3Options struct {
 	// SSECustomerKey is the 32-byte AES-256 key for SSE "SSE-C".
 	SSECustomerKey []byte
 	// PartSize is the multipart part size in bytes (default 8 MiB, minimum
-	// 5 MiB). A body of unknown size, or larger than one part, is uploaded in
-	// parts; memory per Put is at most PartSize × (Concurrency+1).
+	// 5 MiB). A body larger than one part, or of unknown size, is uploaded in
+	// parts. Memory held per Put is bounded by about PartSize ×
+	// (Concurrency+2): the uploader reads the first part whole to choose
+	// between one PutObject and a multipart upload, then keeps a pool of
+	// Concurrency+1 part buffers, released after each Put.
 	PartSize int64
 	// Concurrency is the number of parts of one upload in flight (default 2).
 	Concurrency int
