@@ -106,8 +106,14 @@ func (c Counter) Reserve(ctx context.Context, site string, year int, sha string,
 			return "", fmt.Errorf("reserve number for %s: %w", claim, err)
 		}
 		// 4. Roll the previous taker's binding forward before moving past it.
+		// Usually the binding is there: a read is much cheaper than a
+		// refused write (the filesystem backend syncs before it refuses).
 		if !fresh && rec.Claim != "" {
-			if _, err := c.bind(ctx, rec.Claim, FormatNumber(site, year, rec.Last)); err != nil {
+			_, err := c.lookup(ctx, rec.Claim)
+			if errors.Is(err, ErrNotFound) {
+				_, err = c.bind(ctx, rec.Claim, FormatNumber(site, year, rec.Last))
+			}
+			if err != nil {
 				return "", fmt.Errorf("reserve number for %s: %w", claim, err)
 			}
 		}
