@@ -271,13 +271,32 @@ func newBodyReader(lr *lineReader) *bodyReader {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	// Fill p from as many lines as fit: a body is mostly short lines, and
+	// one Read per line would cost the decoders and hashes above dearly.
+	n := 0
+	for n < len(p) {
+		if len(b.out) == 0 && !b.fetch() {
+			break
+		}
+		m := copy(p[n:], b.out)
+		b.out = b.out[m:]
+		n += m
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, b.err
+	}
+	return n, nil
+}
+
+// fetch makes b.out non-empty, or returns false at the end of the body.
+func (b *bodyReader) fetch() bool {
 	for len(b.out) == 0 {
 		if len(b.next) > 0 {
 			b.out, b.next = b.next, nil
 			continue
 		}
 		if b.err != nil {
-			return 0, b.err
+			return false
 		}
 		c, err := b.lr.chunk()
 		if err != nil {
@@ -322,7 +341,5 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			b.next = c
 		}
 	}
-	n := copy(p, b.out)
-	b.out = b.out[n:]
-	return n, nil
+	return true
 }
