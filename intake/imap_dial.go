@@ -29,6 +29,7 @@ type imapConn struct {
 	// folders known to exist (created or listed) on this connection.
 	folders map[string]bool
 	idle    *imapclient.IdleCommand // running IDLE, nil otherwise
+	noIdle  bool                    // the server refused IDLE: poll
 	// broken: a command timed out or failed below IMAP (I/O, protocol);
 	// the connection must not be used again.
 	broken bool

@@ -25,14 +25,20 @@ var errConnClosed = errors.New("imap: connection closed while waiting")
 func (s *IMAPSource) wait(ctx context.Context) error {
 	s.mu.Lock()
 	conn := s.conn
-	useIdle := conn != nil && s.opts.IDLE && conn.caps.Has(imap.CapIdle)
+	useIdle := conn != nil && s.opts.IDLE && conn.caps.Has(imap.CapIdle) && !conn.noIdle
 	if useIdle {
 		// IDLE reports on the selected folder only.
-		err := s.selectLocked(ctx, conn)
-		if err == nil {
-			err = s.startIdleLocked(ctx, conn)
+		if err := s.selectLocked(ctx, conn); err != nil {
+			s.dropLocked(err)
+			s.mu.Unlock()
+			return err
 		}
-		if err != nil {
+		err := s.startIdleLocked(ctx, conn)
+		if err != nil && !conn.broken {
+			// Refused (NO/BAD) though advertised: poll on this connection.
+			s.log.Warn().Err(err).Msg("imap: IDLE refused, polling instead")
+			conn.noIdle, useIdle = true, false
+		} else if err != nil {
 			s.dropLocked(err)
 			s.mu.Unlock()
 			return err

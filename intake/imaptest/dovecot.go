@@ -192,6 +192,9 @@ func dovecotConfig(dir string, port int, ids identity, oauth bool) string {
 	p("mail_uid = %d", ids.mailUID)
 	p("mail_gid = %d", ids.mailGID)
 	p("mail_location = maildir:%s/mail/%%u", dir)
+	// IDLE learns of new mail through inotify; where that is unavailable
+	// Dovecot checks every 30 s by default: make it one second.
+	p("mailbox_idle_check_interval = 1 secs")
 	if ids.loginUser != "" {
 		p("default_login_user = %s", ids.loginUser)
 		p("default_internal_user = %s", ids.loginUser)
