@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -52,8 +53,7 @@ func BenchmarkIMAPTakeAck(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var buf bytes.Buffer
-				buf.ReadFrom(r)
+				io.Copy(io.Discard, r)
 				r.Close()
 				if err := ack(ctx, Processed); err != nil {
 					b.Fatal(err)
