@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -142,11 +141,7 @@ func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.U
 				if body.Literal == nil { // NIL: an empty message
 					continue
 				}
-				w := bufio.NewWriterSize(f, 256<<10)
-				c, err := io.Copy(w, io.LimitReader(body.Literal, s.opts.MaxMessageSize+1))
-				if err == nil {
-					err = w.Flush()
-				}
+				c, err := io.Copy(f, io.LimitReader(body.Literal, s.opts.MaxMessageSize+1))
 				copied = c
 				if err != nil {
 					return fmt.Errorf("spool: %w", err)
