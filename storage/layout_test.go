@@ -159,3 +159,21 @@ func TestQueueNamesSortByTime(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"75-2026-000123", "sp-bobigny-2026-000001", "75--2026-000001", "-0000-000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		site, year, seq, err := ParseNumber(s)
+		if err != nil {
+			return
+		}
+		if got := FormatNumber(site, year, seq); got != s {
+			t.Fatalf("ParseNumber(%q) = %q %d %d, formats back as %q", s, site, year, seq, got)
+		}
+		if err := checkKey(ManifestKey(s)); err != nil || strings.Contains(ManifestKey(s), "invalid/") {
+			t.Fatalf("ManifestKey(%q) = %q: %v", s, ManifestKey(s), err)
+		}
+	})
+}
