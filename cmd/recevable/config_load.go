@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,9 @@ func parseConfig(data []byte, lookupEnv func(string) (string, bool)) (*Config, e
 	return &c, finish(&c, lookupEnv)
 }
 
-// finish reads the secrets and validates.
+// finish reads what the configuration points to (secrets, signing keys, CA
+// files), so that a missing file fails `config check` rather than the first
+// connection, then validates.
 func finish(c *Config, lookupEnv func(string) (string, bool)) error {
 	failed := map[string]bool{}
 	var errs []Issue
@@ -91,6 +94,15 @@ func finish(c *Config, lookupEnv func(string) (string, bool)) error {
 		}
 		s.signing = info
 	}
+	for i, a := range c.IMAP.Accounts {
+		if a.CAFile == "" {
+			continue
+		}
+		p := fmt.Sprintf("imap.accounts[%d].ca_file", i)
+		if err := checkCAFile(a.CAFile); err != nil {
+			errs = append(errs, Issue{Path: p, Line: c.lineOf(p), Msg: err.Error()})
+		}
+	}
 	check, _ := c.check()
 	for _, is := range check {
 		if !failed[is.Path] { // already said why it is empty
@@ -99,6 +111,18 @@ func finish(c *Config, lookupEnv func(string) (string, bool)) error {
 	}
 	if len(errs) > 0 {
 		return &ConfigError{Issues: errs}
+	}
+	return nil
+}
+
+// checkCAFile checks a file holds at least one PEM certificate.
+func checkCAFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return nil
 }
@@ -150,7 +174,12 @@ type walker struct {
 	lines   map[string]int
 	entries []walkEntry
 	issues  []Issue
+	// visited bounds the walk: aliases can make a small file a huge tree,
+	// which the decoder then refuses ("excessive aliasing").
+	visited int
 }
+
+const maxWalk = 100_000
 
 // walkEntry is a value node met on the way, to map a decoder error's line
 // back to a path.
@@ -163,6 +192,9 @@ type walkEntry struct {
 var secretType = reflect.TypeOf(Secret{})
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if w.visited++; w.visited > maxWalk {
+		return
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}

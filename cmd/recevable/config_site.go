@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	_ "time/tzdata" // sites' time zones load in containers without zoneinfo
 )
 
 // Site is one prefecture or sub-prefecture receiving dossiers: an entry of

@@ -1,7 +1,13 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -157,6 +163,8 @@ func TestLoadErrors(t *testing.T) {
 		{"login without password", minimalSite + strings.Replace(okAccount, "      password: {env: PW}\n", "", 1), "imap.accounts[0].password", "required with auth login", 0},
 		{"password env unset", minimalSite + strings.Replace(okAccount, "{env: PW}", "{env: UNSET_VARIABLE}", 1), "imap.accounts[0].password", "environment variable UNSET_VARIABLE", 16},
 		{"password file missing", minimalSite + strings.Replace(okAccount, "{env: PW}", "{file: /nonexistent/pw}", 1), "imap.accounts[0].password", "no such file", 16},
+		{"ca file missing", minimalSite + okAccount + "      ca_file: /nonexistent/ca.pem\n", "imap.accounts[0].ca_file", "no such file", 17},
+		{"ca file without certificate", minimalSite + okAccount + "      ca_file: testdata/config/bad.yaml\n", "imap.accounts[0].ca_file", "no PEM certificate", 17},
 		{"oauth without token", minimalSite + okAccount + "      auth: xoauth2\n", "imap.accounts[0].token_file", "token_file or token_command", 0},
 		{"oauth with both tokens", minimalSite + okAccount + "      auth: oauthbearer\n      token_file: /t\n      token_command: [/bin/t]\n", "imap.accounts[0].token_command", "not both", 0},
 		{"processed folder polled", minimalSite + okAccount + "      folders: [INBOX, Archive]\n      processed_folder: Archive\n", "imap.accounts[0].processed_folder", "also in folders", 0},
@@ -340,4 +348,47 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("%s: warnings %v lack %s: %q with a line", tc.name, c.Warnings(), tc.path, tc.msg)
 		}
 	}
+}
+
+func TestCAFile(t *testing.T) {
+	t.Parallel()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA interne"}, IsCA: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseConfig([]byte(minimalSite+okAccount+"      ca_file: "+path+"\n"), envMap(map[string]string{"PW": "pw"})); err != nil {
+		t.Errorf("ca_file with a certificate: %v", err)
+	}
+}
+
+// FuzzParseConfig: no input panics the loader, and what loads validates.
+func FuzzParseConfig(f *testing.F) {
+	for _, name := range []string{"example.yaml", "bad.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata/config", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(minimalSite + okAccount))
+	f.Add([]byte("---\n"))
+	f.Add([]byte("sites: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseConfig(data, envMap(map[string]string{"PW": "pw"}))
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Errorf("parseConfig succeeded but Validate fails: %v", verr)
+			}
+		}
+	})
 }
