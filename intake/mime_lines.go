@@ -16,7 +16,7 @@ import (
 
 // lineBufSize is the read buffer of one message level; a boundary line must
 // fit in it to be recognised (RFC 2046 §5.1.1 caps boundaries at 70 bytes).
-const lineBufSize = 64 << 10
+const lineBufSize = 16 << 10
 
 // maxBoundaryLen is the longest boundary parameter honoured; a multipart with
 // a longer one is read as an unsplit body.
