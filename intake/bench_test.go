@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -93,6 +94,20 @@ func BenchmarkWalkLargeAttachment(b *testing.B) {
 		docs := msg.Documents()
 		if len(docs) != 1 || docs[0].Size != a.size || docs[0].SHA256 != a.sha256 || docs[0].ContentType != "application/pdf" {
 			b.Fatalf("documents = %+v, want one %d-byte PDF", docs, a.size)
+		}
+	}
+}
+
+// BenchmarkWalkHostileHeaders walks the header blocks of hostileHeaders: a
+// regression to quadratic time shows here as seconds per op.
+func BenchmarkWalkHostileHeaders(b *testing.B) {
+	msgs := hostileHeaders()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, raw := range msgs {
+			if _, err := Walk(strings.NewReader(raw), Limits{}, nil); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

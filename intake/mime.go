@@ -46,7 +46,10 @@ const (
 	KindBodyHTML
 	// KindEmbedded is a forwarded message (message/rfc822, message/global,
 	// message/news): the caller gets its raw bytes, and the walker then lists
-	// its own parts under its path.
+	// its own parts under its path. A message sent as a file (an .eml as
+	// application/octet-stream) stays a KindDocument, as in the oracle; its
+	// ContentType is then message/rfc822, and whoever needs its contents
+	// walks its stored bytes.
 	KindEmbedded
 )
 

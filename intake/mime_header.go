@@ -56,19 +56,25 @@ func readHeader(lr *lineReader, limit int64) (*header, error) {
 		lines = append(lines, bytes.Clone(line))
 	}
 	h := &header{}
-	var cur *headerField
+	// The field being read, as bytes: appending continuation lines to a
+	// string would cost quadratic time on a long folded field.
+	var name string
+	var value []byte
+	end := func() {
+		if name != "" {
+			h.fields = append(h.fields, headerField{name: name, value: strings.TrimRight(string(value), "\r\n")})
+		}
+		name, value = "", value[:0]
+	}
 	for i, line := range lines {
 		if line[0] == ' ' || line[0] == '\t' {
-			if cur != nil {
-				cur.value += string(line)
-			}
 			// A continuation line before any field is dropped.
+			if name != "" {
+				value = append(value, line...)
+			}
 			continue
 		}
-		if cur != nil {
-			cur.value = strings.TrimRight(cur.value, "\r\n")
-			cur = nil
-		}
+		end()
 		if bytes.HasPrefix(line, []byte("From ")) {
 			// An mbox envelope line first is skipped; one last is the first
 			// line of the body; one elsewhere is ignored (as the oracle does).
@@ -81,15 +87,10 @@ func readHeader(lr *lineReader, limit int64) (*header, error) {
 		if colon <= 0 {
 			continue // ":value" has no name
 		}
-		h.fields = append(h.fields, headerField{
-			name:  string(line[:colon]),
-			value: strings.TrimLeft(string(line[colon+1:]), " \t"),
-		})
-		cur = &h.fields[len(h.fields)-1]
+		name = string(line[:colon])
+		value = append(value, bytes.TrimLeft(line[colon+1:], " \t")...)
 	}
-	if cur != nil {
-		cur.value = strings.TrimRight(cur.value, "\r\n")
-	}
+	end()
 	lr.unread(bodyStart)
 	return h, nil
 }

@@ -298,10 +298,13 @@ func decodeWords(s string) string {
 	return out.String()
 }
 
+// maxWordText bounds the search for the end of an encoded word.
+const maxWordText = 1024
+
 // parseWord decodes one "=?charset?B|Q?text?=" at the start of s and
 // returns its charset, its bytes and its length.
 func parseWord(s string) (cs string, data []byte, n int, ok bool) {
-	q1 := strings.IndexByte(s[2:], '?')
+	q1 := strings.IndexByte(s[2:min(len(s), 2+maxWordText)], '?')
 	if q1 < 0 {
 		return "", nil, 0, false
 	}
@@ -310,12 +313,19 @@ func parseWord(s string) (cs string, data []byte, n int, ok bool) {
 		return "", nil, 0, false
 	}
 	enc := s[q1+1]
-	end := strings.Index(s[q1+3:], "?=")
+	// RFC 2047 §2 caps a word at 75 characters; real mail goes past that,
+	// but a bounded search keeps a hostile header from costing quadratic
+	// time.
+	text := s[q1+3:]
+	if len(text) > maxWordText {
+		text = text[:maxWordText]
+	}
+	end := strings.Index(text, "?=")
 	if end < 0 {
 		return "", nil, 0, false
 	}
 	end += q1 + 3
-	cs, text := s[2:q1], s[q1+3:end]
+	cs, text = s[2:q1], s[q1+3:end]
 	if cs == "" || strings.ContainsAny(cs, " \t") || !isPrintableASCII(text) {
 		// An encoded word is printable ASCII without blanks (RFC 2047 §2);
 		// one with raw 8-bit text is not decoded, as the oracle does not.

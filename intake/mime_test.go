@@ -417,3 +417,27 @@ func TestPartDocument(t *testing.T) {
 		t.Errorf("Document() = %+v", d)
 	}
 }
+
+// hostileHeaders are header blocks near the 1 MB limit built to make a
+// careless parser take quadratic time: many encoded-word openings with no
+// end, and one field folded over a hundred thousand lines.
+func hostileHeaders() []string {
+	return []string{
+		"Subject: " + strings.Repeat("=?x?", 200_000) + "\n\nbody\n",
+		"Subject: " + strings.Repeat("=?utf-8?Q?a", 80_000) + "?=\n\nbody\n",
+		"X-Folded: a" + strings.Repeat("\n b", 200_000) + "\nContent-Type: text/plain; name*0=a" +
+			strings.Repeat("; name*1=b", 30_000) + "\n\nbody\n",
+	}
+}
+
+func TestWalkHostileHeaders(t *testing.T) {
+	for i, raw := range hostileHeaders() {
+		msg, bodies, err := walkAll(t, raw, Limits{})
+		if err != nil {
+			t.Fatalf("Walk(hostile header %d): %v", i, err)
+		}
+		if len(msg.Parts) != 1 || bodies["1"] != "body\n" {
+			t.Errorf("Walk(hostile header %d): parts %s", i, summary(msg))
+		}
+	}
+}
