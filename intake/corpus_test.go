@@ -207,3 +207,34 @@ func TestCorpusDoubtful(t *testing.T) {
 	}
 	t.Logf("corpus doubtful: %d messages, %d walked, %d refused with a reason, 0 panics, 0 hangs", n, walked, refused)
 }
+
+// TestTestdataOracle checks the hand-made messages of testdata/mime against
+// the oracle's answers for them (testdata/mime/expected.json, written by
+// shared/corpus/oracle.py --write-expected). Two of them are doubtful for
+// the oracle (a base64-encoded forward, a multipart without its close
+// delimiter), but its answer is the right one there too, so all are compared.
+func TestTestdataOracle(t *testing.T) {
+	dir := filepath.Join("testdata", "mime")
+	data, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp map[string]expectedMessage
+	if err := json.Unmarshal(data, &exp); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range sortedKeys(exp) {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := Walk(bytes.NewReader(raw), Limits{}, nil)
+		if err != nil {
+			t.Fatalf("Walk(%s): %v", name, err)
+		}
+		required, recommended := compareDocuments(msg.Documents(), exp[name].Attachments)
+		if len(required)+len(recommended) > 0 {
+			t.Errorf("Walk(%s) differs from the oracle: %q %q", name, required, recommended)
+		}
+	}
+}

@@ -181,6 +181,9 @@ func envelopeOf(h *header) *Envelope {
 	return e
 }
 
+// maxAddressField bounds what the address parser reads of a From field.
+const maxAddressField = 16 << 10
+
 var angleAddr = regexp.MustCompile(`<\s*([^<>\s@]+@[^<>\s]+)\s*>`)
 
 // firstAddress returns the first addr-spec of an address list (RFC 5322
@@ -188,6 +191,9 @@ var angleAddr = regexp.MustCompile(`<\s*([^<>\s@]+@[^<>\s]+)\s*>`)
 func firstAddress(v string) string {
 	if strings.TrimSpace(v) == "" {
 		return ""
+	}
+	if len(v) > maxAddressField {
+		v = v[:maxAddressField] // the first address is near the start
 	}
 	if list, err := gomail.ParseAddressList(v); err == nil {
 		for _, a := range list {
