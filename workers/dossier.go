@@ -1,0 +1,155 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"recevable/intake"
+	"recevable/storage"
+	"recevable/validate"
+)
+
+// ruleArt4 is cited by every decision (DESIGN.md, "Admissibility").
+const ruleArt4 = "arrêté 2023-08-01 art. 4"
+
+// actor names the pipeline in dossier histories.
+const actor = "recevable"
+
+// writeDossier writes the documents, then the manifest (the commit: a
+// dossier exists when its manifest does), then the done marker. Each write
+// is idempotent, so a replay after a crash anywhere in here finishes the
+// same dossier.
+func (p *Pipeline) writeDossier(ctx context.Context, j *job, pr *parsed, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry) error {
+	docs := make([]storage.Document, 0, len(pr.docs))
+	half := (len(pr.docs) + 1) / 2
+	for i, s := range pr.docs {
+		f, err := os.Open(s.path)
+		if err != nil {
+			return fmt.Errorf("dossier %s: %w", number, err)
+		}
+		err = p.dossiers.PutDocument(ctx, number, s.doc, f)
+		f.Close()
+		if errors.Is(err, storage.ErrExists) {
+			// Other bytes under this name: an earlier attempt parsed the
+			// item differently (another version of the code). A person
+			// must look.
+			return intake.Permanent(fmt.Errorf("dossier %s: %w", number, err))
+		}
+		if err != nil {
+			return fmt.Errorf("dossier %s: %w", number, err)
+		}
+		docs = append(docs, s.doc)
+		if i+1 == half {
+			p.fault(FaultDocumentsHalfWritten, j.sha)
+		}
+	}
+
+	created := false
+	if _, _, err := p.dossiers.Get(ctx, number); errors.Is(err, storage.ErrNotFound) {
+		m := p.manifest(j, pr, number, docs, as, linked, notes)
+		if _, err := p.dossiers.Create(ctx, m); err == nil {
+			created = true
+		} else if !errors.Is(err, storage.ErrExists) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	p.fault(FaultDossierCreated, j.sha)
+
+	if err := p.raws.MarkDone(ctx, j.sha, storage.Done{Numbers: []string{number}}); err != nil {
+		return err
+	}
+	p.fault(FaultDoneMarked, j.sha)
+	if created {
+		p.metrics.DossiersCreated.WithLabelValues(j.site.ID, string(j.channel), string(as.Decision.Outcome)).Inc()
+		j.log.Info().Str("dossier", number).Str("outcome", string(as.Decision.Outcome)).Int("documents", len(docs)).Msg("dossier registered")
+	}
+	return nil
+}
+
+// manifest builds the manifest of a new dossier.
+func (p *Pipeline) manifest(j *job, pr *parsed, number string, docs []storage.Document, as validate.Assessment, linked []string, notes []storage.HistoryEntry) *storage.Manifest {
+	now := p.o.Now().UTC()
+	dec := as.Decision
+	status, known := statusFor(dec.Outcome)
+	if !known {
+		// Never let a verification failure pass silently: an outcome we do
+		// not know goes to a person.
+		dec.Reasons = append(dec.Reasons, storage.Reason{Code: "outcome_unknown",
+			Text: fmt.Sprintf("Proposition inconnue (%q) : vérification manuelle nécessaire.", dec.Outcome)})
+		dec.Outcome = storage.OutcomeAVerifier
+	}
+	if dec.Rule == "" {
+		dec.Rule = ruleArt4
+	}
+	if dec.At.IsZero() {
+		dec.At = now
+	}
+	as.Decision = dec
+	src := maps.Clone(j.meta.Coordinates)
+	if src == nil {
+		src = map[string]string{}
+	}
+	src["source"] = j.meta.Source
+	m := &storage.Manifest{
+		Number:     number,
+		Site:       j.site.ID,
+		Channel:    j.channel,
+		ReceivedAt: j.receivedAt().UTC(),
+		Raw:        j.sha,
+		Source:     src,
+		MessageID:  pr.env.MessageID,
+		Subject:    pr.env.Subject,
+		Documents:  docs,
+		Evidence:   as.Evidence,
+		Decision:   dec,
+		Status:     status,
+		Linked:     uniq(append(slices.Clone(as.Linked), linked...)),
+	}
+	if pr.env.From != "" {
+		m.Sender = &storage.Party{Email: pr.env.From}
+	}
+	m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "received", Detail: "source " + j.meta.Source})
+	if len(pr.notes) > 0 {
+		m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "parse_notes", Detail: strings.Join(pr.notes, "; ")})
+	}
+	for _, n := range notes {
+		n.At, n.Actor = now, actor
+		m.History = append(m.History, n)
+	}
+	m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "registered",
+		Detail: fmt.Sprintf("%s, proposition %s (%s)", number, dec.Outcome, dec.Rule)})
+	return m
+}
+
+// statusFor is the queue of a proposed outcome.
+func statusFor(o storage.Outcome) (storage.Status, bool) {
+	switch o {
+	case storage.OutcomeRecevable:
+		return storage.StatusRecevable, true
+	case storage.OutcomeAVerifier:
+		return storage.StatusAVerifier, true
+	case storage.OutcomeIrrecevablePropose:
+		return storage.StatusIrrecevablePropose, true
+	}
+	return storage.StatusAVerifier, false
+}
+
+// uniq drops repeated and empty strings, keeping the first order.
+func uniq(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

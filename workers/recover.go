@@ -1,0 +1,187 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"recevable/storage"
+)
+
+// Crash recovery. A raw object with neither a done marker nor a quarantine
+// entry (storage.Raws.Pending) is an item whose processing stopped between
+// "raw stored" and "dossier written": a crash, a shutdown deadline, or a
+// message moved away at its source before it was acknowledged. The scan runs
+// at start and every RecoverEvery, under a lease so that one replica at a
+// time does it, and only takes objects older than RecoverGrace, so that it
+// does not redo what a poller is doing right now (redoing would be safe,
+// only wasted).
+
+// recoveryLease is the lease name of the recovery scan; source ids have a
+// "kind:" prefix of their own, so they cannot collide with it.
+const recoveryLease = "workers:recovery"
+
+// maxRecoverBatch bounds the shas one scan collects before processing them.
+const maxRecoverBatch = 1000
+
+// processRaw processes a stored raw item read back from the bucket.
+func (p *Pipeline) processRaw(ctx context.Context, stop <-chan struct{}, sha string, reprocess bool) (Result, error) {
+	meta, err := p.raws.Head(ctx, sha)
+	if err != nil {
+		return Result{}, err
+	}
+	open := func() (io.ReadCloser, error) {
+		rc, _, err := p.raws.Open(ctx, sha)
+		return rc, err
+	}
+	log := p.log.With().Str("source", meta.Source).Logger()
+	j, err := p.newJob(meta, open, stop, log)
+	if err != nil {
+		return p.quarantine(ctx, stop, &job{sha: sha, source: meta.Source, log: log.With().Str("raw", sha).Logger()}, err)
+	}
+	j.reprocess = reprocess
+	return p.runJob(ctx, j)
+}
+
+// Reprocess processes a raw item again on a supervisor's request, typically
+// one in quarantine after a fix: the quarantine entry is removed if a
+// dossier results, updated (one more attempt) if it fails again. An item
+// already done is reported as a duplicate, with its dossiers. It runs in the
+// caller's goroutine.
+func (p *Pipeline) Reprocess(ctx context.Context, sha string) (Result, error) {
+	if err := storage.CheckSHA256(sha); err != nil {
+		return Result{}, fmt.Errorf("reprocess: %w", err)
+	}
+	res, err := p.processRaw(ctx, ctx.Done(), sha, true)
+	if err != nil {
+		return Result{}, fmt.Errorf("reprocess %s: %w", sha, err)
+	}
+	return res, nil
+}
+
+// RecoverOnce runs one recovery scan in the caller's goroutine: every
+// pending raw item stored before RecoverGrace ago is processed. It returns
+// how many it processed. Run does this by itself; RecoverOnce is for tools
+// and tests.
+func (p *Pipeline) RecoverOnce(ctx context.Context) (int, error) {
+	shas, err := p.pending(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sha := range shas {
+		res, err := p.processRaw(ctx, ctx.Done(), sha, false)
+		if err != nil {
+			return n, fmt.Errorf("recover %s: %w", sha, err)
+		}
+		p.metrics.item(res.Source, res.Result)
+		n++
+	}
+	return n, nil
+}
+
+// pending lists up to maxRecoverBatch pending raw items older than the grace.
+func (p *Pipeline) pending(ctx context.Context) ([]string, error) {
+	before := p.o.Now().Add(-p.o.RecoverGrace)
+	var shas []string
+	errFull := errors.New("batch full")
+	err := p.raws.Pending(ctx, before, func(m storage.RawMeta) error {
+		shas = append(shas, m.SHA256)
+		if len(shas) >= maxRecoverBatch {
+			return errFull
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return nil, fmt.Errorf("recovery scan: %w", err)
+	}
+	return shas, nil
+}
+
+// recoverLoop runs the recovery scan at start and every RecoverEvery, and
+// counts the quarantine entries, until ctx ends.
+func (p *Pipeline) recoverLoop(ctx context.Context, pool *pool) {
+	for {
+		if err := p.recoverPass(ctx, pool); err != nil && ctx.Err() == nil {
+			p.log.Warn().Err(err).Msg("recovery scan failed, will try again")
+		}
+		if err := p.countQuarantine(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn().Err(err).Msg("cannot count the quarantine")
+		}
+		if p.o.RecoverEvery < 0 || !sleep(ctx, p.o.RecoverEvery) {
+			return
+		}
+	}
+}
+
+// recoverPass scans once, if no other replica is scanning, and hands the
+// pending items to the pool; it returns once they are processed.
+func (p *Pipeline) recoverPass(ctx context.Context, pool *pool) error {
+	l, err := p.leases.Acquire(ctx, recoveryLease, p.o.Holder, p.o.LeaseTTL)
+	if errors.Is(err, storage.ErrLeaseHeld) {
+		return nil // another replica is at it
+	}
+	if err != nil {
+		return err
+	}
+	scanCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	kept := make(chan keptLease, 1)
+	go func() {
+		l, ok := p.keepLease(l, done, cancel, p.log.With().Str("source", recoveryLease).Logger())
+		kept <- keptLease{l, ok}
+	}()
+	defer func() {
+		close(done)
+		if k := <-kept; k.ok {
+			p.releaseLease(k.lease, p.log)
+		}
+	}()
+
+	shas, err := p.pending(scanCtx)
+	if err != nil {
+		return err
+	}
+	if len(shas) > 0 {
+		p.log.Info().Int("items", len(shas)).Msg("recovery: unfinished raw items found")
+	}
+	var wg sync.WaitGroup
+	for _, sha := range shas {
+		if !p.busy.tryLock(sha) {
+			continue // being processed here right now
+		}
+		p.busy.unlock(sha)
+		wg.Add(1)
+		err := pool.submit(scanCtx, func(ctx context.Context, stop <-chan struct{}) {
+			defer wg.Done()
+			res, err := p.processRaw(ctx, stop, sha, false)
+			if err != nil {
+				p.log.Warn().Err(err).Str("raw", sha).Msg("recovery: item left for later")
+				return
+			}
+			p.metrics.item(res.Source, res.Result)
+		})
+		if err != nil {
+			wg.Done()
+			break
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
