@@ -65,7 +65,7 @@ func TestScannedLetterQR(t *testing.T) {
 	l, claims, ks := testLetter(t)
 	for _, tc := range []struct{ angle, noise float64 }{{2, 18}, {-2, 30}} {
 		pdf := scannedLetterPDF(t, l, tc.angle, tc.noise)
-		images, err := ExtractPDFImages(context.Background(), bytes.NewReader(pdf), PDFImageLimits{})
+		images, err := ExtractPDFImages(context.Background(), bytes.NewReader(pdf), Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestExtractPDFImagesLetter(t *testing.T) {
 	if err := RenderLetter(&buf, l); err != nil {
 		t.Fatal(err)
 	}
-	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(buf.Bytes()), PDFImageLimits{})
+	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(buf.Bytes()), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,14 +128,14 @@ func TestExtractPDFImagesLimits(t *testing.T) {
 	}
 	twoPages := imagesToPDF(t, small(100, 100), small(400, 300))
 
-	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), PDFImageLimits{})
+	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), Limits{})
 	if err != nil || len(images) != 2 || images[1].Page != 2 || images[1].Width != 400 || images[1].Height != 300 {
 		t.Fatalf("ExtractPDFImages(two pages) = %+v, %v", images, err)
 	}
-	if _, err := ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), PDFImageLimits{MaxPages: 1}); !errors.Is(err, ErrPDFTooManyPages) {
+	if _, err := ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), Limits{MaxPages: 1}); !errors.Is(err, ErrPDFTooManyPages) {
 		t.Errorf("MaxPages 1 on two pages: %v, want ErrPDFTooManyPages", err)
 	}
-	images, err = ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), PDFImageLimits{MaxImagePixels: 50_000})
+	images, err = ExtractPDFImages(context.Background(), bytes.NewReader(twoPages), Limits{MaxMegapixels: 0.05})
 	if err != nil || len(images) != 2 {
 		t.Fatalf("ExtractPDFImages(pixel limit) = %+v, %v", images, err)
 	}
@@ -151,14 +151,14 @@ func TestExtractPDFImagesLimits(t *testing.T) {
 		"not a pdf": []byte("hello, world"),
 		"truncated": twoPages[:len(twoPages)/2],
 	} {
-		if _, err := ExtractPDFImages(context.Background(), bytes.NewReader(data), PDFImageLimits{}); !errors.Is(err, ErrPDFUnreadable) {
+		if _, err := ExtractPDFImages(context.Background(), bytes.NewReader(data), Limits{}); !errors.Is(err, ErrPDFUnreadable) {
 			t.Errorf("ExtractPDFImages(%s) error = %v, want ErrPDFUnreadable", name, err)
 		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := ExtractPDFImages(ctx, bytes.NewReader(twoPages), PDFImageLimits{}); !errors.Is(err, context.Canceled) {
+	if _, err := ExtractPDFImages(ctx, bytes.NewReader(twoPages), Limits{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("ExtractPDFImages(cancelled) error = %v, want context.Canceled", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestExtractPDFImagesLimits(t *testing.T) {
 func BenchmarkDecodeQRScannedLetter(b *testing.B) {
 	l, _, _ := testLetter(b)
 	pdf := scannedLetterPDF(b, l, 2, 18)
-	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(pdf), PDFImageLimits{})
+	images, err := ExtractPDFImages(context.Background(), bytes.NewReader(pdf), Limits{})
 	if err != nil || len(images) != 1 {
 		b.Fatalf("%+v, %v", images, err)
 	}
@@ -174,6 +174,18 @@ func BenchmarkDecodeQRScannedLetter(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if got, err := DecodeQR(context.Background(), images[0].Image); err != nil || len(got) != 1 {
 			b.Fatalf("DecodeQR = %q, %v", got, err)
+		}
+	}
+}
+
+func BenchmarkExtractPDFImagesScannedLetter(b *testing.B) {
+	l, _, _ := testLetter(b)
+	pdf := scannedLetterPDF(b, l, 2, 18)
+	b.SetBytes(int64(len(pdf)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if images, err := ExtractPDFImages(context.Background(), bytes.NewReader(pdf), Limits{}); err != nil || len(images) != 1 {
+			b.Fatalf("%+v, %v", images, err)
 		}
 	}
 }

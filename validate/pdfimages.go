@@ -9,8 +9,6 @@ import (
 	_ "image/jpeg" // scanners write DCT (JPEG) images
 	_ "image/png"  // pdfcpu renders Flate images as PNG
 	"io"
-	"sync"
-	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
@@ -42,59 +40,36 @@ type PDFImage struct {
 	Err error
 }
 
-// PDFImageLimits bound ExtractPDFImages. Zero fields take the defaults.
-type PDFImageLimits struct {
-	// MaxPages: a PDF with more pages is refused (default 500).
-	MaxPages int
-	// MaxImagePixels: a larger image is skipped with ErrImageTooLarge
-	// (default MaxImagePixels).
-	MaxImagePixels int64
-	// MaxImages: at most this many images are decoded (default 1000).
-	MaxImages int
-	// Timeout bounds the whole extraction (default DefaultParserTimeout).
-	Timeout time.Duration
-}
-
-func (l PDFImageLimits) withDefaults() PDFImageLimits {
-	if l.MaxPages <= 0 {
-		l.MaxPages = 500
-	}
-	if l.MaxImagePixels <= 0 {
-		l.MaxImagePixels = MaxImagePixels
-	}
-	if l.MaxImages <= 0 {
-		l.MaxImages = 1000
-	}
-	return l
-}
+// maxPDFImages bounds the images decoded from one PDF: a scan has one per
+// page, and pages are bounded by Limits.MaxPages.
+const maxPDFImages = 1000
 
 // Errors of ExtractPDFImages besides Guard's (ErrParserPanic,
 // ErrParserTimeout).
 var (
 	// ErrPDFUnreadable: pdfcpu cannot read the file at all.
 	ErrPDFUnreadable = errors.New("pdf unreadable")
-	// ErrPDFTooManyPages: over PDFImageLimits.MaxPages.
+	// ErrPDFTooManyPages: over Limits.MaxPages.
 	ErrPDFTooManyPages = errors.New("pdf over the page limit")
 	// ErrUnsupportedImage: an image in a format that cannot be decoded here.
 	ErrUnsupportedImage = errors.New("image format not supported")
+	// ErrImageTooLarge: an image over Limits.MaxMegapixels, not decoded.
+	ErrImageTooLarge = errors.New("image over the pixel limit")
 )
 
-var disableConfigDir sync.Once
-
-// ExtractPDFImages returns the images of the PDF read from r, page by page.
-// A PDF pdfcpu cannot read fails with ErrPDFUnreadable, one over the page
-// limit with ErrPDFTooManyPages; an image that cannot be decoded is returned
-// with its Err and the others still are. pdfcpu runs under Guard: a panic or
-// a loop on a hostile file becomes a *GuardError, which is permanent.
-func ExtractPDFImages(ctx context.Context, r io.ReadSeeker, lim PDFImageLimits) ([]PDFImage, error) {
+// ExtractPDFImages returns the images of the PDF read from r, page by page,
+// within lim (MaxPages, MaxMegapixels, MaxDecodeBytes; ParserTimeout bounds
+// the whole extraction). A PDF pdfcpu cannot read fails with
+// ErrPDFUnreadable, one over the page limit with ErrPDFTooManyPages; an image
+// that cannot be decoded is returned with its Err and the others still are.
+// pdfcpu runs under Guard: a panic or a loop on a hostile file becomes a
+// *GuardError, which is permanent.
+func ExtractPDFImages(ctx context.Context, r io.ReadSeeker, lim Limits) ([]PDFImage, error) {
 	lim = lim.withDefaults()
-	// pdfcpu would otherwise create and read a configuration directory in
-	// the user's home.
-	disableConfigDir.Do(api.DisableConfigDir)
-	return Guard(ctx, "pdf_images", lim.Timeout, func(ctx context.Context) ([]PDFImage, error) {
-		conf := model.NewDefaultConfiguration()
-		conf.ValidationMode = model.ValidationRelaxed
-		conf.Cmd = model.EXTRACTIMAGES
+	conf := chkPDFConfig(lim)
+	conf.Cmd = model.EXTRACTIMAGES
+	maxPixels := int64(lim.MaxMegapixels * 1e6)
+	return Guard(ctx, "pdf_images", lim.ParserTimeout, func(ctx context.Context) ([]PDFImage, error) {
 		pc, err := api.ReadValidateAndOptimize(r, conf)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPDFUnreadable, err)
@@ -109,11 +84,11 @@ func ExtractPDFImages(ctx context.Context, r io.ReadSeeker, lim PDFImageLimits) 
 				return nil, err
 			}
 			for _, objNr := range pdfcpu.ImageObjNrs(pc, page) {
-				if seen[objNr] || len(out) >= lim.MaxImages {
+				if seen[objNr] || len(out) >= maxPDFImages {
 					continue
 				}
 				seen[objNr] = true
-				out = append(out, extractOne(pc, page, objNr, lim))
+				out = append(out, extractOne(pc, page, objNr, maxPixels))
 			}
 		}
 		return out, nil
@@ -121,7 +96,7 @@ func ExtractPDFImages(ctx context.Context, r io.ReadSeeker, lim PDFImageLimits) 
 }
 
 // extractOne decodes one image object, checking its size before decoding.
-func extractOne(pc *model.Context, page, objNr int, lim PDFImageLimits) PDFImage {
+func extractOne(pc *model.Context, page, objNr int, maxPixels int64) PDFImage {
 	im := PDFImage{Page: page, ObjNr: objNr}
 	obj := pc.Optimize.ImageObjects[objNr]
 	if obj == nil {
@@ -135,7 +110,7 @@ func extractOne(pc *model.Context, page, objNr int, lim PDFImageLimits) PDFImage
 		return im
 	}
 	im.Width, im.Height = stub.Width, stub.Height
-	if err := checkPixels(im.Width, im.Height, lim.MaxImagePixels); err != nil {
+	if err := checkPixels(im.Width, im.Height, maxPixels); err != nil {
 		im.Err = fmt.Errorf("image obj#%d: %w", objNr, err)
 		return im
 	}
@@ -164,7 +139,7 @@ func extractOne(pc *model.Context, page, objNr int, lim PDFImageLimits) PDFImage
 		im.Err = fmt.Errorf("image obj#%d (%s): %w", objNr, im.Format, err)
 		return im
 	}
-	if err := checkPixels(cfg.Width, cfg.Height, lim.MaxImagePixels); err != nil {
+	if err := checkPixels(cfg.Width, cfg.Height, maxPixels); err != nil {
 		im.Err = fmt.Errorf("image obj#%d: %w", objNr, err)
 		return im
 	}

@@ -223,3 +223,17 @@ func jpegRoundTrip(t testing.TB, img image.Image, q int) image.Image {
 	}
 	return out
 }
+
+// BenchmarkDecodeQRNoCode is the common case of the evidence search: a
+// scanned page without any code, where every pass runs.
+func BenchmarkDecodeQRNoCode(b *testing.B) {
+	page := image.NewGray(image.Rect(0, 0, 2480, 3508))
+	draw.Draw(page, page.Bounds(), image.White, image.Point{}, draw.Src)
+	jpg := jpegRoundTrip(b, simulateScan(page, 2, 18, 1), 70)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got, err := DecodeQR(context.Background(), jpg); err != nil || len(got) != 0 {
+			b.Fatalf("DecodeQR = %q, %v", got, err)
+		}
+	}
+}
