@@ -13,27 +13,27 @@
 // whole list again after a crash anywhere yields each dossier exactly once,
 // with the same registration number:
 //
-//	 1. Next          the source spools the item (intake)
-//	 2. SHA-256       of the spooled bytes                      stage fetch
-//	 3. raw stored    raw/<sha> IfAbsent, with the source        stage store_raw
-//	                  coordinates, site and channel as metadata
-//	    ── from here a crash is recoverable from raw/ ──
-//	 4. done?         index/done/<sha> exists: a replay, acknowledge only
-//	 5. parse         intake.Walk, parts spooled to disk;        stage parse
-//	                  over a limit → quarantine, limit named;
-//	                  more than MaxDocuments → quarantine
-//	 6. Message-ID    indexed per site; a copy with the same From is a
-//	                  duplicate (no dossier, link recorded), see dedup.go
-//	 7. documents     validate.CheckDocument: problems flag      stage validate
-//	                  the document, never sink the dossier
-//	 8. number        Counter.Reserve(site, year of receipt in the site's
-//	                  time zone, sha, 0): bound to the sha, no gap
-//	 9. assess        Assessor.Assess(Submission{Dossier: n})    stage verify
-//	10. documents     PutDocument each (verified, IfAbsent)      stage write_dossier
-//	11. manifest      Dossiers.Create: queue marker, then the manifest,
-//	                  IfAbsent — the commit
-//	12. done          index/done/<sha>
-//	13. ack           Ack(Processed) at the source (message moved)
+//  1. Next          the source spools the item (intake)
+//  2. SHA-256       of the spooled bytes                      stage fetch
+//  3. raw stored    raw/<sha> IfAbsent, with the source        stage store_raw
+//     coordinates, site and channel as metadata
+//     ── from here a crash is recoverable from raw/ ──
+//  4. done?         index/done/<sha> exists: a replay, acknowledge only
+//  5. parse         intake.Walk, parts spooled to disk;        stage parse
+//     over a limit → quarantine, limit named;
+//     more than MaxDocuments → quarantine
+//  6. Message-ID    indexed per site; a copy with the same From is a
+//     duplicate (no dossier, link recorded), see dedup.go
+//  7. documents     validate.CheckDocument: problems flag      stage validate
+//     the document, never sink the dossier
+//  8. number        Counter.Reserve(site, year of receipt in the site's
+//     time zone, sha, 0): bound to the sha, no gap
+//  9. assess        Assessor.Assess(Submission{Dossier: n})    stage verify
+//  10. documents     PutDocument each (verified, IfAbsent)      stage write_dossier
+//  11. manifest      Dossiers.Create: queue marker, then the manifest,
+//     IfAbsent — the commit
+//  12. done          index/done/<sha>
+//  13. ack           Ack(Processed) at the source (message moved)
 //
 // Two choices differ from the plain "ack once the raw is stored" of
 // DESIGN.md. The source is acknowledged after step 12 (or after the
