@@ -80,8 +80,23 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		}
 		// One input byte yields at most one output byte.
 		m, err := d.r.Read(d.in[:min(len(p), len(d.in))])
+		in := d.in[:m]
 		out := 0
-		for _, c := range d.in[:m] {
+		for i := 0; i < len(in); i++ {
+			// Fast path: a whole quantum of alphabet characters.
+			if d.quad == 0 && i+4 <= len(in) {
+				a, b, c, e := b64Value[in[i]], b64Value[in[i+1]], b64Value[in[i+2]], b64Value[in[i+3]]
+				if a|b|c|e < 64 {
+					p[out] = a<<2 | b>>4
+					p[out+1] = b<<4 | c>>2
+					p[out+2] = c<<6 | e
+					out += 3
+					d.pads = 0
+					i += 3
+					continue
+				}
+			}
+			c := in[i]
 			if c == '=' {
 				if d.quad >= 2 {
 					d.pads++

@@ -441,3 +441,18 @@ func TestWalkHostileHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestWalkReadErrorIsTemporary(t *testing.T) {
+	boom := errors.New("connection reset")
+	for _, cut := range []int{5, 60, 90, 110} {
+		raw := "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/pdf\n\n%PDF-1.4 and more\n--b--\n"
+		r := io.MultiReader(strings.NewReader(raw[:cut]), iotest.ErrReader(boom))
+		_, err := Walk(r, Limits{}, func(p *Part, body io.Reader) error {
+			_, err := io.Copy(io.Discard, body)
+			return err
+		})
+		if !errors.Is(err, boom) || IsPermanent(err) {
+			t.Errorf("Walk cut at %d = %v, want the read error, temporary", cut, err)
+		}
+	}
+}
