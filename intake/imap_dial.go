@@ -22,8 +22,9 @@ import (
 type imapConn struct {
 	c        *imapclient.Client
 	caps     imap.CapSet
-	selected bool   // the folder is selected (read-write)
-	validity uint32 // UIDVALIDITY of the folder when last selected
+	selected bool     // the folder is selected (read-write)
+	validity uint32   // UIDVALIDITY of the folder when last selected
+	uidNext  imap.UID // UIDNEXT at that SELECT (0 if the server did not say)
 	// keywords: the folder accepts new keywords (PERMANENTFLAGS \*).
 	keywords bool
 	// folders known to exist (created or listed) on this connection.
@@ -289,6 +290,7 @@ func (s *IMAPSource) selectLocked(ctx context.Context, conn *imapConn) error {
 	}
 	conn.selected = true
 	conn.validity = data.UIDValidity
+	conn.uidNext = data.UIDNext
 	conn.keywords = false
 	for _, f := range data.PermanentFlags {
 		if f == imap.FlagWildcard || strings.EqualFold(string(f), s.opts.Keyword) {

@@ -33,6 +33,12 @@ func (s *IMAPSource) wait(ctx context.Context) error {
 			s.mu.Unlock()
 			return err
 		}
+		// Mail that arrived between the scan's STATUS and this SELECT is
+		// reported in the SELECT answer, not during IDLE: look again now.
+		if conn.validity != s.book.cursor.UIDValidity || (conn.uidNext > 0 && conn.uidNext-1 > s.book.scannedTo) {
+			s.mu.Unlock()
+			return nil
+		}
 		err := s.startIdleLocked(ctx, conn)
 		if err != nil && !conn.broken {
 			// Refused (NO/BAD) though advertised: poll on this connection.

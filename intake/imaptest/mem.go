@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -185,6 +186,37 @@ func (s *memSession) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 		return errCopyRefused
 	}
 	return s.Session.(imapserver.SessionMove).Move(w, numSet, dest)
+}
+
+// Idle works around a race of imapmemserver (go-imap v2.0.0-beta.8): the
+// server sends "+ idling" before the session registers for updates, and an
+// update queued in between is only delivered with the next one. Like
+// Dovecot's mailbox_idle_check_interval, re-check every 50 ms. The client
+// under test still learns of new mail only from the server's EXISTS.
+func (s *memSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	for {
+		inner := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- s.Session.Idle(w, inner) }()
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-stop:
+			t.Stop()
+			close(inner)
+			return <-done
+		case err := <-done:
+			t.Stop()
+			return err
+		case <-t.C:
+			close(inner)
+			if err := <-done; err != nil {
+				return err
+			}
+			if err := s.Session.Poll(w, true); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (s *memSession) Namespace() (*imap.NamespaceData, error) {
