@@ -18,12 +18,16 @@ import (
 // Message-ID, indexed per site (the same message sent to two prefectures
 // makes a dossier at each):
 //
-//   - same Message-ID and same From (compared case-insensitively): a
-//     duplicate. No dossier; the done record names the first copy, and the
-//     first dossier's history records the copy's raw sha.
-//   - same Message-ID, another From: not a duplicate (a reused or forged
-//     Message-ID must not swallow a filing). A dossier is made, linked to
-//     the first one, with a history entry saying why.
+//   - same Message-ID, same From (compared case-insensitively) and the same
+//     attachments (the same SHA-256 values): a duplicate. No dossier; the
+//     done record names the first copy, and the first dossier's history
+//     records the copy's raw sha.
+//   - same Message-ID and From but other attachments: not a duplicate (a
+//     person resending with a piece added, or a client reusing ids): a
+//     dossier is made, linked to the first, with a history entry saying
+//     why. Merging it would hide documents from staff.
+//   - same Message-ID, another From: not a duplicate either (a reused or
+//     forged Message-ID must not swallow a filing); linked likewise.
 //
 // Nothing is dropped silently: every copy is either a dossier or a named
 // duplicate of one.
@@ -65,6 +69,11 @@ func (p *Pipeline) messageIDCopy(ctx context.Context, j *job, pr *parsed) (dup *
 		j.log.Warn().Str("dossier", numbers[0]).Str("first_raw", firstRaw).Msg("same Message-ID as an earlier dossier, other sender: not a duplicate")
 		return nil, numbers, []storage.HistoryEntry{{Action: "message_id_reused",
 			Detail: fmt.Sprintf("même Message-ID que le dossier %s (original %s), autre expéditeur", numbers[0], firstRaw)}}, nil
+	}
+	if !sameAttachments(m.Documents, pr) {
+		j.log.Info().Str("dossier", numbers[0]).Str("first_raw", firstRaw).Msg("same Message-ID and sender as an earlier dossier, other documents: not a duplicate")
+		return nil, numbers, []storage.HistoryEntry{{Action: "message_id_reused",
+			Detail: fmt.Sprintf("même Message-ID et même expéditeur que le dossier %s (original %s), autres pièces", numbers[0], firstRaw)}}, nil
 	}
 	if err := p.recordCopy(ctx, numbers[0], j.sha); err != nil {
 		return nil, nil, nil, err
@@ -142,4 +151,23 @@ func (p *Pipeline) recordCopy(ctx context.Context, number, sha string) error {
 		}
 	}
 	return fmt.Errorf("record copy %s on %s: dossier kept changing", sha, number)
+}
+
+// sameAttachments reports whether the first dossier's attachments are the
+// item's, compared as multisets of SHA-256 values (names and order aside).
+func sameAttachments(first []storage.Document, pr *parsed) bool {
+	var a, b []string
+	for _, d := range first {
+		if d.Role == "attachment" || d.Role == "scan" {
+			a = append(a, d.SHA256)
+		}
+	}
+	for _, d := range pr.docs {
+		if d.isAttachment() {
+			b = append(b, d.doc.SHA256)
+		}
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -77,8 +77,9 @@ func TestHandleEmail(t *testing.T) {
 }
 
 // TestMessageIDCopies: the same message with other bytes (another trace
-// header) and the same sender is a duplicate recorded on the first dossier;
-// with another sender it is a dossier of its own, linked.
+// header), the same sender and the same attachments is a duplicate recorded
+// on the first dossier; with another sender, or other attachments, it is a
+// dossier of its own, linked to the first.
 func TestMessageIDCopies(t *testing.T) {
 	b := newBucket(t)
 	p := newPipeline(t, testOptions(t, b))
@@ -86,6 +87,7 @@ func TestMessageIDCopies(t *testing.T) {
 	first := message("same@example.org", "demandeur@example.org", "Dépôt", "Bonjour", [2]string{"a.txt", "A"})
 	copy1 := append([]byte("Received: from relay2.example.org\r\n"), first...)
 	other := message("same@example.org", "quelquun@example.net", "Dépôt", "Bonjour", [2]string{"a.txt", "A"})
+	morePieces := message("same@example.org", "demandeur@example.org", "Dépôt", "Bonjour", [2]string{"a.txt", "A"}, [2]string{"b.txt", "B"})
 
 	r1, err := p.Handle(ctx, "75", storage.ChannelEmail, memItem("imap:test/INBOX", first, nil), nil)
 	if err != nil {
@@ -110,19 +112,27 @@ func TestMessageIDCopies(t *testing.T) {
 		t.Errorf("history of %s = %+v; want the copy %s recorded", m.Number, m.History, r2.Raw)
 	}
 
-	r3, err := p.Handle(ctx, "75", storage.ChannelEmail, memItem("imap:test/INBOX", other, nil), nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+	}{{"other sender", other}, {"other attachments", morePieces}} {
+		r3, err := p.Handle(ctx, "75", storage.ChannelEmail, memItem("imap:test/INBOX", tc.raw, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r3.Result != ResultStored || r3.Numbers[0] == r1.Numbers[0] {
+			t.Fatalf("same Message-ID, %s = %+v; want a dossier of its own", tc.name, r3)
+		}
+		m3, _, err := p.dossiers.Get(ctx, r3.Numbers[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m3.Linked) != 1 || m3.Linked[0] != r1.Numbers[0] {
+			t.Errorf("same Message-ID, %s: linked = %v, want [%s]", tc.name, m3.Linked, r1.Numbers[0])
+		}
 	}
-	if r3.Result != ResultStored || r3.Numbers[0] == r1.Numbers[0] {
-		t.Fatalf("same Message-ID, other sender = %+v; want a dossier of its own", r3)
-	}
-	m3, _, err := p.dossiers.Get(ctx, r3.Numbers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m3.Linked) != 1 || m3.Linked[0] != r1.Numbers[0] {
-		t.Errorf("linked = %v, want [%s]", m3.Linked, r1.Numbers[0])
+	if n := len(dossiers(t, b)); n != 3 {
+		t.Errorf("%d dossiers, want 3 (first, other sender, other attachments)", n)
 	}
 	checkNumbers(t, b, dossiers(t, b), "75", 2026)
 }

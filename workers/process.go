@@ -254,7 +254,13 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 	}()
 	// Finished before: a replay after a crash, or the same bytes again.
 	if d, err := p.raws.GetDone(ctx, j.sha); err == nil {
-		return Result{Raw: j.sha, Result: ResultDuplicate, Disposition: intake.Processed, Numbers: d.Numbers, DuplicateOf: d.DuplicateOf}, nil
+		numbers := d.Numbers
+		if d.DuplicateOf != "" {
+			if numbers, _, err = p.firstDone(ctx, d.DuplicateOf); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Raw: j.sha, Result: ResultDuplicate, Disposition: intake.Processed, Numbers: numbers, DuplicateOf: d.DuplicateOf}, nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return Result{}, fmt.Errorf("raw %s: %w", j.sha, err)
 	}
