@@ -81,12 +81,14 @@ func (p *Pipeline) keepLease(l storage.Lease, done <-chan struct{}, lost func(),
 
 // releaseLease gives a held lease up, so another replica takes over at once.
 // It has its own short deadline: it runs during shutdown.
-func (p *Pipeline) releaseLease(l storage.Lease, log zerolog.Logger) {
+// level is that of the success message (the recovery lease, taken every
+// minute, is not worth an info line).
+func (p *Pipeline) releaseLease(l storage.Lease, log zerolog.Logger, level zerolog.Level) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.leases.Release(ctx, l); err != nil {
-		log.Warn().Err(err).Str("source", l.Source).Msg("lease not released; it will expire")
+		log.Warn().Err(err).Msg("lease not released; it will expire")
 		return
 	}
-	log.Info().Str("source", l.Source).Msg("lease released")
+	log.WithLevel(level).Msg("lease released")
 }

@@ -71,7 +71,7 @@ func (p *Pipeline) pollLeased(ctx context.Context, src Source, l storage.Lease, 
 	}
 	close(done)
 	if k := <-kept; k.ok {
-		p.releaseLease(k.lease, log)
+		p.releaseLease(k.lease, log, zerolog.InfoLevel)
 	}
 	if err != nil {
 		sleep(ctx, p.o.LeaseTTL) // do not spin on a source that cannot open

@@ -133,19 +133,19 @@ func (p *Pipeline) handleItem(ctx context.Context, stop <-chan struct{}, src Sou
 	var res Result
 	switch {
 	case err == nil:
-		log = log.With().Str("raw", meta.SHA256).Logger()
 		p.fault(FaultRawStored, meta.SHA256)
 		if s := meta.Coordinates[CoordSite]; s != "" && s != src.Site {
 			// The same bytes came first through another site's source: the
 			// first copy decides (a raw item belongs to one site).
-			log.Warn().Str("first_site", s).Msg("raw item already stored for another site")
+			log.Warn().Str("raw", meta.SHA256).Str("first_site", s).Msg("raw item already stored for another site")
 		}
 		j, jerr := p.newJob(meta, item.Open, stop, log)
 		if jerr != nil {
-			res, err = p.quarantine(ctx, stop, &job{sha: meta.SHA256, source: src.ID, log: log}, jerr)
+			res, err = p.quarantine(ctx, stop, &job{sha: meta.SHA256, source: src.ID, log: log.With().Str("raw", meta.SHA256).Logger()}, jerr)
 		} else {
 			res, err = p.runJob(ctx, j)
 		}
+		log = log.With().Str("raw", meta.SHA256).Logger()
 	case intake.IsPermanent(err):
 		// The source could not give the bytes (over the size limit): the
 		// entry is keyed by the coordinates, the original stays at the
@@ -211,7 +211,7 @@ func (p *Pipeline) newJob(meta storage.RawMeta, open func() (io.ReadCloser, erro
 	return &job{
 		sha: meta.SHA256, meta: meta, site: site, channel: ch, source: meta.Source,
 		open: open, stop: stop, now: p.o.Now,
-		log: log.With().Str("raw", meta.SHA256).Str("site", site.ID).Logger(),
+		log: log.With().Str("raw", meta.SHA256).Logger(),
 	}, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"recevable/storage"
 )
 
@@ -37,7 +39,7 @@ func (p *Pipeline) processRaw(ctx context.Context, stop <-chan struct{}, sha str
 		rc, _, err := p.raws.Open(ctx, sha)
 		return rc, err
 	}
-	log := p.log.With().Str("source", meta.Source).Logger()
+	log := p.log.With().Str("source", meta.Source).Str("site", meta.Coordinates[CoordSite]).Logger()
 	j, err := p.newJob(meta, open, stop, log)
 	if err != nil {
 		return p.quarantine(ctx, stop, &job{sha: sha, source: meta.Source, log: log.With().Str("raw", sha).Logger()}, err)
@@ -138,7 +140,7 @@ func (p *Pipeline) recoverPass(ctx context.Context, pool *pool) error {
 	defer func() {
 		close(done)
 		if k := <-kept; k.ok {
-			p.releaseLease(k.lease, p.log)
+			p.releaseLease(k.lease, p.log.With().Str("source", recoveryLease).Logger(), zerolog.DebugLevel)
 		}
 	}()
 
