@@ -80,7 +80,7 @@ func chkImage(ctx context.Context, r io.ReaderAt, size int64, lim Limits, res *R
 func chkImageDecodeProblem(res *Result, err error) {
 	var tu tiff.UnsupportedError
 	if errors.As(err, &tu) || errors.Is(err, image.ErrFormat) {
-		res.add(docProblem(ProblemImageUnsupported, err.Error(), res.Type+" ("+err.Error()+")"))
+		res.add(docProblem(ProblemImageUnsupported, err.Error(), res.Type))
 		return
 	}
 	res.add(docProblem(ProblemImageUndecodable, err.Error()))
