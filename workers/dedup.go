@@ -38,7 +38,7 @@ const maxLinkAttempts = 10
 // messageIDCopy indexes the item's Message-ID and, when another raw item of
 // the same site had it first, decides. dup is the result to return for a
 // duplicate; otherwise linked and notes go into the new dossier.
-func (p *Pipeline) messageIDCopy(ctx context.Context, j *job, pr *parsed) (dup *Result, linked []string, notes []storage.HistoryEntry, err error) {
+func (p *Pipeline) messageIDCopy(ctx context.Context, j *job, pr *unit) (dup *Result, linked []string, notes []storage.HistoryEntry, err error) {
 	id := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(pr.env.MessageID), "<"), ">")
 	if id == "" {
 		return nil, nil, nil, nil
@@ -155,7 +155,7 @@ func (p *Pipeline) recordCopy(ctx context.Context, number, sha string) error {
 
 // sameAttachments reports whether the first dossier's attachments are the
 // item's, compared as multisets of SHA-256 values (names and order aside).
-func sameAttachments(first []storage.Document, pr *parsed) bool {
+func sameAttachments(first []storage.Document, pr *unit) bool {
 	var a, b []string
 	for _, d := range first {
 		if d.Role == "attachment" || d.Role == "scan" {

@@ -21,29 +21,18 @@ const ruleArt4 = "arrêté 2023-08-01 art. 4"
 const actor = "recevable"
 
 // writeDossier writes the documents, then the manifest (the commit: a
-// dossier exists when its manifest does), then the done marker. Each write
-// is idempotent, so a replay after a crash anywhere in here finishes the
-// same dossier.
-func (p *Pipeline) writeDossier(ctx context.Context, j *job, pr *parsed, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry) error {
-	docs := make([]storage.Document, 0, len(pr.docs))
-	half := (len(pr.docs) + 1) / 2
-	for i, s := range pr.docs {
-		f, err := os.Open(s.path)
+// dossier exists when its manifest does). Each write is idempotent, so a
+// replay after a crash anywhere in here finishes the same dossier; the done
+// marker is the caller's, once every unit of the item is written.
+func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry) error {
+	docs := make([]storage.Document, 0, len(u.docs))
+	half := (len(u.docs) + 1) / 2
+	for i, s := range u.docs {
+		doc, err := p.putDocument(ctx, number, s)
 		if err != nil {
 			return fmt.Errorf("dossier %s: %w", number, err)
 		}
-		err = p.dossiers.PutDocument(ctx, number, s.doc, f)
-		f.Close()
-		if errors.Is(err, storage.ErrExists) {
-			// Other bytes under this name: an earlier attempt parsed the
-			// item differently (another version of the code). A person
-			// must look.
-			return intake.Permanent(fmt.Errorf("dossier %s: %w", number, err))
-		}
-		if err != nil {
-			return fmt.Errorf("dossier %s: %w", number, err)
-		}
-		docs = append(docs, s.doc)
+		docs = append(docs, doc)
 		if i+1 == half {
 			p.fault(FaultDocumentsHalfWritten, j.sha)
 		}
@@ -51,7 +40,7 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, pr *parsed, number 
 
 	created := false
 	if _, _, err := p.dossiers.Get(ctx, number); errors.Is(err, storage.ErrNotFound) {
-		m := p.manifest(j, pr, number, docs, as, linked, notes)
+		m := p.manifest(j, u, number, docs, as, linked, notes)
 		if _, err := p.dossiers.Create(ctx, m); err == nil {
 			created = true
 		} else if !errors.Is(err, storage.ErrExists) {
@@ -61,11 +50,6 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, pr *parsed, number 
 		return err
 	}
 	p.fault(FaultDossierCreated, j.sha)
-
-	if err := p.raws.MarkDone(ctx, j.sha, storage.Done{Numbers: []string{number}}); err != nil {
-		return err
-	}
-	p.fault(FaultDoneMarked, j.sha)
 	if created {
 		p.metrics.DossiersCreated.WithLabelValues(j.site.ID, string(j.channel), string(as.Decision.Outcome)).Inc()
 		j.log.Info().Str("dossier", number).Str("outcome", string(as.Decision.Outcome)).Int("documents", len(docs)).Msg("dossier registered")
@@ -73,8 +57,42 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, pr *parsed, number 
 	return nil
 }
 
+// putDocument stores one document and returns its record. A letter cut
+// from a scan is written anew by each attempt, and pdfcpu's output is not
+// byte-stable (document id, dates): when an earlier attempt already stored
+// the letter, the stored copy is kept and described — same pages, and the
+// dossier must not hold two versions. Any other document is the same bytes
+// at every attempt; different bytes under its name mean the item was parsed
+// differently (another version of the code), and a person must look.
+func (p *Pipeline) putDocument(ctx context.Context, number string, s *spooled) (storage.Document, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	err = p.dossiers.PutDocument(ctx, number, s.doc, f)
+	f.Close()
+	if !errors.Is(err, storage.ErrExists) {
+		return s.doc, err
+	}
+	if s.doc.Role != "scan" {
+		return storage.Document{}, intake.Permanent(err)
+	}
+	rc, _, err := p.o.Bucket.Get(ctx, storage.DocumentKey(number, s.doc.SafeName))
+	if err != nil {
+		return storage.Document{}, err
+	}
+	defer rc.Close()
+	sha, size, err := storage.Digest(rc)
+	if err != nil {
+		return storage.Document{}, err
+	}
+	doc := s.doc
+	doc.SHA256, doc.Size = sha, size
+	return doc, nil
+}
+
 // manifest builds the manifest of a new dossier.
-func (p *Pipeline) manifest(j *job, pr *parsed, number string, docs []storage.Document, as validate.Assessment, linked []string, notes []storage.HistoryEntry) *storage.Manifest {
+func (p *Pipeline) manifest(j *job, u *unit, number string, docs []storage.Document, as validate.Assessment, linked []string, notes []storage.HistoryEntry) *storage.Manifest {
 	now := p.o.Now().UTC()
 	dec := as.Decision
 	status, known := statusFor(dec.Outcome)
@@ -101,23 +119,25 @@ func (p *Pipeline) manifest(j *job, pr *parsed, number string, docs []storage.Do
 		Number:     number,
 		Site:       j.site.ID,
 		Channel:    j.channel,
-		ReceivedAt: j.receivedAt().UTC(),
+		ReceivedAt: u.received(j).UTC(),
+		Postal:     u.postal,
 		Raw:        j.sha,
 		Source:     src,
-		MessageID:  pr.env.MessageID,
-		Subject:    pr.env.Subject,
+		MessageID:  u.env.MessageID,
+		Subject:    u.env.Subject,
+		Sender:     u.sender,
 		Documents:  docs,
 		Evidence:   as.Evidence,
 		Decision:   dec,
 		Status:     status,
 		Linked:     uniq(append(slices.Clone(as.Linked), linked...)),
 	}
-	if pr.env.From != "" {
-		m.Sender = &storage.Party{Email: pr.env.From}
+	if u.env.From != "" {
+		m.Sender = &storage.Party{Email: u.env.From}
 	}
 	m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "received", Detail: "source " + j.meta.Source})
-	if len(pr.notes) > 0 {
-		m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "parse_notes", Detail: strings.Join(pr.notes, "; ")})
+	if len(u.notes) > 0 {
+		m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "parse_notes", Detail: strings.Join(u.notes, "; ")})
 	}
 	for _, n := range notes {
 		n.At, n.Actor = now, actor

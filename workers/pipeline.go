@@ -31,6 +31,11 @@ type Source struct {
 	// is closed when the lease is lost or at shutdown, after the items in
 	// flight were acknowledged; the next lease opens a new one.
 	Open func() (intake.Source, error)
+	// Split says how the scans of a postal source are cut into letters
+	// (the zero value: one letter per scan). FindCodes defaults to
+	// validate.DecodeQR. Keep it stable: a replay after a crash must cut
+	// the same letters, which are numbered by their index.
+	Split intake.SplitOptions
 }
 
 // Site is a site the pipeline registers dossiers for.
@@ -62,8 +67,10 @@ type Options struct {
 	// only: every dossier is then proposed a_verifier with the reason
 	// "assessment_unavailable", never refused.
 	Assessor validate.Assessor
-	// MIMELimits bound the MIME walk; DocumentLimits the document checks.
+	// MIMELimits bound the MIME walk, ScanLimits the reading of scans,
+	// DocumentLimits the document checks.
 	MIMELimits     intake.Limits
+	ScanLimits     intake.ScanLimits
 	DocumentLimits validate.Limits
 	// MaxDocuments caps the attachments of one dossier (default 100,
 	// DESIGN.md "Limits"); more sends the item to quarantine with the limit

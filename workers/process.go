@@ -58,6 +58,7 @@ type job struct {
 	channel storage.Channel
 	source  string
 	open    func() (io.ReadCloser, error)
+	split   intake.SplitOptions // postal: how to cut the scan
 	stop    <-chan struct{}
 	log     zerolog.Logger
 	now     func() time.Time
@@ -210,7 +211,7 @@ func (p *Pipeline) newJob(meta storage.RawMeta, open func() (io.ReadCloser, erro
 	}
 	return &job{
 		sha: meta.SHA256, meta: meta, site: site, channel: ch, source: meta.Source,
-		open: open, stop: stop, now: p.o.Now,
+		open: open, split: src.Split, stop: stop, now: p.o.Now,
 		log: log.With().Str("raw", meta.SHA256).Logger(),
 	}, nil
 }
@@ -282,8 +283,8 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 
 	var linked []string
 	var notes []storage.HistoryEntry
-	if j.channel == storage.ChannelEmail && pr.env.MessageID != "" {
-		dup, l, h, err := p.messageIDCopy(ctx, j, pr)
+	if u := pr.units[0]; j.channel == storage.ChannelEmail && u.env.MessageID != "" {
+		dup, l, h, err := p.messageIDCopy(ctx, j, u)
 		if err != nil {
 			return Result{}, err
 		}
@@ -293,48 +294,63 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 		linked, notes = l, h
 	}
 
-	start = time.Now()
-	err = p.checkDocuments(ctx, pr)
+	var numbers []string
+	for _, u := range pr.units {
+		number, err := p.register(ctx, j, u, linked, notes)
+		if err != nil {
+			return Result{}, err
+		}
+		numbers = append(numbers, number)
+	}
+	if err := p.raws.MarkDone(ctx, j.sha, storage.Done{Numbers: numbers}); err != nil {
+		return Result{}, err
+	}
+	p.fault(FaultDoneMarked, j.sha)
+	if j.reprocess {
+		if err := p.quar.Delete(ctx, j.sha); err != nil {
+			j.log.Warn().Err(err).Msg("dossiers created but the quarantine entry could not be removed")
+		}
+	}
+	return Result{Raw: j.sha, Result: ResultStored, Disposition: intake.Processed, Numbers: numbers}, nil
+}
+
+// register turns one unit into a registered dossier: documents checked,
+// number reserved, evidence assessed, dossier written.
+func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []string, notes []storage.HistoryEntry) (string, error) {
+	start := time.Now()
+	err := p.checkDocuments(ctx, u)
 	p.metrics.observe(StageValidate, start)
 	if err != nil {
-		return Result{}, err
+		return "", err
 	}
 
 	// The number is reserved before the evidence search, which records it
 	// when it consumes an invitation (validate.Submission.Dossier); keyed by
-	// the raw sha, a replay gets the same one.
+	// the raw sha and the part, a replay gets the same one.
 	start = time.Now()
-	year := j.receivedAt().In(j.site.Location).Year()
-	number, err := p.counter.Reserve(ctx, j.site.ID, year, j.sha, 0)
+	year := u.received(j).In(j.site.Location).Year()
+	number, err := p.counter.Reserve(ctx, j.site.ID, year, j.sha, u.part)
 	reserve := time.Since(start)
 	if err != nil {
-		return Result{}, err
+		return "", err
 	}
 	p.fault(FaultNumberReserved, j.sha)
 
 	start = time.Now()
-	sub, err := p.submission(j, pr, number)
+	sub, err := p.submission(j, u, number)
 	if err != nil {
-		return Result{}, err
+		return "", err
 	}
 	as, err := p.assess(ctx, sub)
 	p.metrics.observe(StageVerify, start)
 	if err != nil {
-		return Result{}, err
+		return "", err
 	}
 
 	start = time.Now()
-	err = p.writeDossier(ctx, j, pr, number, as, linked, notes)
+	err = p.writeDossier(ctx, j, u, number, as, linked, notes)
 	p.metrics.StageDuration.WithLabelValues(StageWriteDossier).Observe((time.Since(start) + reserve).Seconds())
-	if err != nil {
-		return Result{}, err
-	}
-	if j.reprocess {
-		if err := p.quar.Delete(ctx, j.sha); err != nil {
-			j.log.Warn().Err(err).Msg("dossier created but the quarantine entry could not be removed")
-		}
-	}
-	return Result{Raw: j.sha, Result: ResultStored, Disposition: intake.Processed, Numbers: []string{number}}, nil
+	return number, err
 }
 
 // assess runs the evidence search, or, without an Assessor (tests only),
