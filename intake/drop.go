@@ -215,7 +215,7 @@ var _ Source = (*DropSource)(nil)
 
 func newDropSource(o DropOptions, be dropBackend, done, failed string) *DropSource {
 	s := &DropSource{
-		o: o, id: "drop:" + o.Name, be: be, done: done, failed: failed,
+		o: o, id: DropSourceID(o.Name), be: be, done: done, failed: failed,
 		closing: make(chan struct{}),
 		seen:    map[string]*dropFile{},
 		flights: map[*dropFlight]struct{}{},
@@ -225,6 +225,10 @@ func newDropSource(o DropOptions, be dropBackend, done, failed string) *DropSour
 	s.log = o.Logger.With().Str("source", s.id).Logger()
 	return s
 }
+
+// DropSourceID is the source id of the drop named name, "drop:<name>":
+// the ID of its DropSource and the Source of its items.
+func DropSourceID(name string) string { return "drop:" + name }
 
 // ID is the source id carried by every item: "drop:<Name>".
 func (s *DropSource) ID() string { return s.id }

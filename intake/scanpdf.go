@@ -160,7 +160,9 @@ func (s *Scan) Pages() int { return s.pc.PageCount }
 
 // WritePages writes a PDF made of the given pages (1-based, in that order)
 // to w: a letter of a batch. The page objects and their images are copied,
-// not re-encoded.
+// not re-encoded. The bytes are not reproducible (pdfcpu numbers the copied
+// objects in map order and stamps the time): a replay must reuse the
+// letter it stored the first time, not write it again.
 func (s *Scan) WritePages(ctx context.Context, w io.Writer, pages []int) error {
 	if len(pages) == 0 {
 		return errors.New("write pages: no page")
