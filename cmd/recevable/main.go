@@ -22,8 +22,13 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		// Each subcommand lives in a file of its own, named for it.
-		"config":  {"describe or check a configuration file", runConfig},
-		"extract": {"list the documents of email messages (.eml)", runExtract},
+		"config":     {"describe or check a configuration file", runConfig},
+		"extract":    {"list the documents of email messages (.eml)", runExtract},
+		"keys":       {"generate, list or retire the keys signing invitations", runKeys},
+		"invitation": {"issue, print, revoke, show or list invitations (art. 4)", runInvitation},
+		"ccc":        {"import CCC ticket numbers, show the registry's status", runCCC},
+		"check":      {"show the art. 4 evidence of a file and the decision it would get", runCheck},
+		"separator":  {"print separator sheets for batch scans (PDF)", runSeparator},
 	}
 }
 
