@@ -78,6 +78,11 @@ func (k TrustedKey) SiteOr(site string) string {
 	return k.Site
 }
 
+// siteRefCode is validate.SiteCode without its checks: the id upper-cased,
+// hyphens dropped. Invitation references carry it, so two sites must not
+// share it ("sp-75" and "sp75").
+func siteRefCode(id string) string { return strings.ToUpper(strings.ReplaceAll(id, "-", "")) }
+
 // Location loads the site's time zone.
 func (s Site) Location() (*time.Location, error) { return time.LoadLocation(s.Timezone) }
 

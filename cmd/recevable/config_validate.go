@@ -124,14 +124,18 @@ func (c *Config) validate(ck *checker) {
 		ck.errorf("sites", "at least one site is required")
 	}
 	servedBy := map[string]string{}
+	codes := map[string]string{} // validate.SiteCode → site id
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		p := fmt.Sprintf("sites[%d]", i)
 		s.validate(ck, p)
 		if sites[s.ID] {
 			ck.errorf(p+".id", "%q is the id of an earlier site", s.ID)
+		} else if other, dup := codes[siteRefCode(s.ID)]; dup {
+			ck.errorf(p+".id", "%q gives the same invitation reference code as site %q (%s): rename one", s.ID, other, siteRefCode(s.ID))
 		}
 		sites[s.ID] = true
+		codes[siteRefCode(s.ID)] = s.ID
 		for j, d := range s.Departments {
 			// A prefecture and a sub-prefecture may both serve a department
 			// (arrêté 2023-08-01 art. 4 al. 3), hence only a warning.
