@@ -422,4 +422,3 @@ func TestPostalDropCrash(t *testing.T) {
 		})
 	}
 }
-
