@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"ccc":        {"import CCC ticket numbers, show the registry's status", runCCC},
 		"check":      {"show the art. 4 evidence of a file and the decision it would get", runCheck},
 		"separator":  {"print separator sheets for batch scans (PDF)", runSeparator},
+		"serve":      {"run the service: poll the sources, register dossiers (until SIGTERM)", runServe},
 	}
 }
 
