@@ -20,6 +20,7 @@ import (
 // imap_cursor.go (cursor, scan), imap_fetch.go (streaming fetch to the
 // spool), imap_postaction.go (ack: move or keyword), imap_idle.go (IDLE,
 // polling, watchdog, backoff), imap_cursorstore.go (cursors in the bucket),
+// imap_metrics.go (connection and IDLE gauges, reconnects, readiness),
 // xoauth2.go (the XOAUTH2 SASL client). Tests run against imapmemserver and
 // a real Dovecot (package imaptest).
 
@@ -55,7 +56,8 @@ type IMAPSource struct {
 	mu       sync.Mutex // the connection and the book; held for every command
 	conn     *imapConn  // nil when disconnected
 	book     uidBook
-	failures int // consecutive failed attempts, for the backoff (Next only)
+	failures int        // consecutive failed attempts, for the backoff (Next only)
+	health   imapHealth // for metrics and readiness (imap_metrics.go)
 }
 
 var _ Source = (*IMAPSource)(nil)
@@ -78,6 +80,7 @@ func NewIMAP(opts IMAPOptions, cursors CursorStore) (*IMAPSource, error) {
 	}
 	s.log = opts.Logger.With().Str("source", s.id).Logger()
 	s.book.init()
+	s.metricOpened()
 	return s, nil
 }
 
@@ -103,6 +106,9 @@ func (s *IMAPSource) Next(ctx context.Context) (Item, Ack, error) {
 			return Item{}, nil, err
 		}
 		item, ack, ok, err := s.take(ctx)
+		if err == nil {
+			s.notePolled()
+		}
 		if err == nil && ok {
 			s.failures = 0
 			return item, ack, nil
@@ -206,6 +212,7 @@ func (s *IMAPSource) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
 	defer cancel()
 	s.persistLocked(ctx)
+	s.metricClosed()
 	return nil
 }
 

@@ -94,6 +94,7 @@ func (s *IMAPSource) connLocked(ctx context.Context) (*imapConn, error) {
 		return nil, err
 	}
 	s.conn = conn
+	s.metricConnected()
 	s.log.Info().Msg("imap: connected")
 	return conn, nil
 }
@@ -105,6 +106,7 @@ func (s *IMAPSource) dropLocked(cause error) {
 	}
 	s.conn.c.Close()
 	s.conn = nil
+	s.metricDropped()
 	s.log.Warn().Err(cause).Msg("imap: connection dropped")
 }
 

@@ -109,6 +109,7 @@ func (s *IMAPSource) startIdleLocked(ctx context.Context, conn *imapConn) error 
 		idle, err := conn.c.Idle()
 		if err == nil {
 			conn.idle = idle
+			s.metricIdle(true)
 		}
 		return err
 	})
@@ -124,6 +125,7 @@ func (s *IMAPSource) stopIdleLocked() {
 	}
 	idle := conn.idle
 	conn.idle = nil
+	s.metricIdle(false)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
 	defer cancel()
 	err := conn.await(ctx, "DONE", 0, func() error {
@@ -142,6 +144,7 @@ func (s *IMAPSource) stopIdleLocked() {
 // replicas do not hammer a recovering server in step.
 func (s *IMAPSource) backoff(ctx context.Context, cause error) error {
 	s.failures++
+	s.notePollFailed(cause)
 	d := s.opts.MinBackoff
 	for i := 1; i < s.failures && d < s.opts.MaxBackoff; i++ {
 		d *= 2

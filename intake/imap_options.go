@@ -131,6 +131,8 @@ type IMAPOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives the source's logs: ids and hashes only.
 	Logger zerolog.Logger
+	// Metrics, shared by the IMAP sources of the process; nil: none.
+	Metrics *IMAPMetrics
 }
 
 func (o *IMAPOptions) setDefaults() error {
