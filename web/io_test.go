@@ -1,6 +1,9 @@
 package web
 
-import "io"
+import (
+	"io"
+	"net/http/httptest"
+)
 
 // Short names for the io types the route tests pass around.
 type (
@@ -9,3 +12,6 @@ type (
 )
 
 func nopCloser(r io.Reader) io.ReadCloser { return io.NopCloser(r) }
+
+// newRecorder records a response served in-process.
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

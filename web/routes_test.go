@@ -92,7 +92,7 @@ func TestRoutesRoles(t *testing.T) {
 			t.Errorf("route %q admits no role and is not public: nobody could use it", rt.Pattern)
 		}
 		method, path := fillPath(t, rt.Pattern, params)
-		body, header := routeBody(t, rt.Pattern)
+		body, header := routeBody(t, rt.Pattern, "")
 
 		resp, data := anon.do(t, method, path, body(), header)
 		switch {
@@ -117,10 +117,12 @@ func TestRoutesRoles(t *testing.T) {
 			if logout {
 				c = f.login(roleAccount[role])
 			}
+			body, header := routeBody(t, rt.Pattern, c.csrf)
 			resp, data := c.do(t, method, path, body(), header)
 			allowed := rt.Public || slices.Contains(rt.Roles, role)
 			switch {
-			case allowed && roleDenied(resp, data), allowed && !rt.Public && resp.StatusCode == http.StatusUnauthorized:
+			case allowed && roleDenied(resp, data),
+				allowed && !rt.Public && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 				t.Errorf("%s as %s: %s, want allowed", rt.Pattern, role, resp.Status)
 			case !allowed && !roleDenied(resp, data):
 				t.Errorf("%s as %s: %s, want 403 (role)", rt.Pattern, role, resp.Status)
@@ -144,7 +146,7 @@ func firstLine(b []byte) string {
 
 // routeBody gives each POST a plausible body, so that allowed roles reach
 // the handler's own checks rather than a body error.
-func routeBody(t *testing.T, pattern string) (func() ioReader, map[string][]string) {
+func routeBody(t *testing.T, pattern, csrf string) (func() ioReader, map[string][]string) {
 	switch {
 	case strings.HasSuffix(pattern, "/courrier"):
 		var buf bytes.Buffer
@@ -153,13 +155,15 @@ func routeBody(t *testing.T, pattern string) (func() ioReader, map[string][]stri
 		fw.Write(testPDF(t))
 		w.WriteField("received", time.Now().Format("2006-01-02"))
 		w.WriteField("reception", time.Now().Format("2006-01-02"))
+		w.WriteField(csrfField, csrf)
 		w.Close()
 		data := buf.Bytes()
 		return func() ioReader { return bytes.NewReader(data) }, map[string][]string{"Content-Type": {w.FormDataContentType()}}
 	case strings.HasPrefix(pattern, "POST /api/") || strings.HasPrefix(pattern, "DELETE /api/"):
 		return func() ioReader { return strings.NewReader("{}") }, map[string][]string{"Content-Type": {"application/json"}, "If-Match": {`"x"`}}
 	}
-	return func() ioReader { return strings.NewReader("") }, map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}}
+	form := "csrf=" + csrf
+	return func() ioReader { return strings.NewReader(form) }, map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}}
 }
 
 // TestRoutesOtherSite checks that sites restrict what an account sees: an
@@ -177,7 +181,7 @@ func TestRoutesOtherSite(t *testing.T) {
 			continue
 		}
 		method, path := fillPath(t, rt.Pattern, params)
-		body, header := routeBody(t, rt.Pattern)
+		body, header := routeBody(t, rt.Pattern, c.csrf)
 		resp, _ := c.do(t, method, path, body(), header)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s as an agent of another site: %s, want 404", rt.Pattern, resp.Status)
