@@ -236,3 +236,16 @@ func corpus(t testing.TB) (string, map[string]expectedMessage) {
 	}
 	return dir, exp
 }
+
+// waitFor polls cond until it holds; limit guards against a hang.
+func waitFor(t testing.TB, limit time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	var state string
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if ok, state = cond(); ok {
+			return
+		}
+	}
+	t.Fatalf("not reached after %v: %s", limit, state)
+}

@@ -128,6 +128,8 @@ type Pipeline struct {
 	mu     sync.Mutex
 	oldest map[string]map[*intake.Item]time.Time // per source: items taken, not acked
 	open   map[string]intake.Source              // sources polled by this replica now
+	queued map[string]bool                       // ReprocessLater: raw items waiting or running
+	later  chan struct{}                         // ReprocessLater: bounds the runs
 }
 
 // NewHolderID returns a name unique to this process for leases:

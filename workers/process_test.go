@@ -345,19 +345,6 @@ func TestSIGTERM(t *testing.T) {
 	checkExactlyOnce(t, b, ids)
 }
 
-// waitFor polls cond until it holds; limit guards against a hang.
-func waitFor(t testing.TB, limit time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	var state string
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		var ok bool
-		if ok, state = cond(); ok {
-			return
-		}
-	}
-	t.Fatalf("not reached after %v: %s", limit, state)
-}
-
 // leaseHolder reads the lease record of source as stored: holder and expiry.
 func leaseHolder(t testing.TB, b storage.Bucket, source string) (holder string, expires time.Time) {
 	t.Helper()

@@ -48,20 +48,99 @@ func (p *Pipeline) processRaw(ctx context.Context, stop <-chan struct{}, sha str
 	return p.runJob(ctx, j)
 }
 
-// Reprocess processes a raw item again on a supervisor's request, typically
-// one in quarantine after a fix: the quarantine entry is removed if a
-// dossier results, updated (one more attempt) if it fails again. An item
-// already done is reported as a duplicate, with its dossiers. It runs in the
-// caller's goroutine.
+// Reprocess processes a raw item again on a supervisor's request, in the
+// caller's goroutine. An item in quarantine (typically after a fix) is
+// processed as new: its entry is removed if dossiers result, updated (one
+// more attempt) if it fails again. An item already registered is
+// re-evaluated: the evidence search and the proposed decision of its
+// dossiers run again (reevaluate.go); they keep their numbers. A duplicate
+// is reported as such.
 func (p *Pipeline) Reprocess(ctx context.Context, sha string) (Result, error) {
 	if err := storage.CheckSHA256(sha); err != nil {
 		return Result{}, fmt.Errorf("reprocess: %w", err)
 	}
-	res, err := p.processRaw(ctx, ctx.Done(), sha, true)
+	d, err := p.raws.GetDone(ctx, sha)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Result{}, fmt.Errorf("reprocess %s: %w", sha, err)
+	}
+	var res Result
+	if err == nil && reevaluable(d) {
+		res, err = p.reevaluateRaw(ctx, sha)
+	} else {
+		res, err = p.processRaw(ctx, ctx.Done(), sha, true)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("reprocess %s: %w", sha, err)
 	}
 	return res, nil
+}
+
+// reevaluateRaw re-evaluates the dossiers of a stored raw item, with the
+// retries of any item (but no quarantine: the dossiers stay as they were).
+func (p *Pipeline) reevaluateRaw(ctx context.Context, sha string) (Result, error) {
+	meta, err := p.raws.Head(ctx, sha)
+	if err != nil {
+		return Result{}, err
+	}
+	open := func() (io.ReadCloser, error) {
+		rc, _, err := p.raws.Open(ctx, sha)
+		return rc, err
+	}
+	j, err := p.newJob(meta, open, ctx.Done(), p.log.With().Str("source", meta.Source).Logger())
+	if err != nil {
+		return Result{}, err
+	}
+	if err := p.busy.lock(ctx, sha); err != nil {
+		return Result{}, err
+	}
+	defer p.busy.unlock(sha)
+	var res Result
+	err = p.withRetry(ctx, ctx.Done(), j.source, j.log, func(ctx context.Context) error {
+		var err error
+		res, err = p.reevaluate(ctx, j)
+		return err
+	})
+	return res, err
+}
+
+// ReprocessLater is Reprocess in the background, for the staff interface
+// (web.Reprocessor): it checks that the raw item exists and returns; the
+// work runs on its own context, at most PoolSize at a time. Asking again
+// for an item already queued does nothing more.
+func (p *Pipeline) ReprocessLater(ctx context.Context, sha string) error {
+	if err := storage.CheckSHA256(sha); err != nil {
+		return fmt.Errorf("reprocess: %w", err)
+	}
+	if _, err := p.raws.Head(ctx, sha); err != nil {
+		return fmt.Errorf("reprocess %s: %w", sha, err)
+	}
+	p.mu.Lock()
+	if p.queued == nil {
+		p.queued = map[string]bool{}
+		p.later = make(chan struct{}, p.o.PoolSize)
+	}
+	if p.queued[sha] {
+		p.mu.Unlock()
+		return nil
+	}
+	p.queued[sha] = true
+	p.mu.Unlock()
+	go func() {
+		p.later <- struct{}{}
+		defer func() {
+			<-p.later
+			p.mu.Lock()
+			delete(p.queued, sha)
+			p.mu.Unlock()
+		}()
+		res, err := p.Reprocess(context.Background(), sha)
+		if err != nil {
+			p.log.Warn().Err(err).Str("raw", sha).Msg("reprocess failed")
+			return
+		}
+		p.log.Info().Str("raw", sha).Str("result", res.Result).Strs("dossiers", res.Numbers).Msg("reprocessed")
+	}()
+	return nil
 }
 
 // RecoverOnce runs one recovery scan in the caller's goroutine: every
