@@ -117,4 +117,6 @@ func (p *Pipeline) updateDecision(ctx context.Context, number string, change fun
 }
 
 // reevaluable reports whether a done record names dossiers of its own.
-func reevaluable(d storage.Done) bool { return d.DuplicateOf == "" && len(d.Numbers) > 0 && !slices.Contains(d.Numbers, "") }
+func reevaluable(d storage.Done) bool {
+	return d.DuplicateOf == "" && len(d.Numbers) > 0 && !slices.Contains(d.Numbers, "")
+}

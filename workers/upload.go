@@ -154,4 +154,3 @@ func uploadSidecar(u Upload) (string, error) {
 	}
 	return sc.Encode(), nil
 }
-
