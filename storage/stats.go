@@ -20,10 +20,12 @@ import (
 //	  status: recevable | a_verifier (the queues waiting for an agent;
 //	          0 when the queue is empty)
 //
-// Counting costs one List call per 1,000 markers, so a scrape never reads
-// the bucket: Refresh (or Run, every 30 s) reads it and Collect serves the
-// last values, the age counted up to the moment of the scrape. Until the
-// first Refresh succeeds nothing is exported; after a failed one the
+// Counting costs one List call per 1,000 markers (50,000 dossiers: 50
+// calls, 100 ms and more), so the bucket is read at most once per MaxAge:
+// a scrape finding the last reading older than that reads again (one
+// reading shared by the scrapes that arrive meanwhile), otherwise it is
+// served from the cache, the age counted up to the moment of the scrape.
+// Nothing is exported until a reading succeeds; after a failed one the
 // previous values stay.
 //
 // The counts are marker counts (Queue.Count): a dossier caught mid-move, or
@@ -36,13 +38,29 @@ import (
 type QueueStats struct {
 	b     Bucket
 	sites []string
-	now   func() time.Time
+	o     QueueStatsOptions
 
 	dossiers, oldest *prometheus.Desc
 
-	mu        sync.Mutex
-	snap      *queueSnapshot // nil before the first Refresh
+	reading   sync.Mutex // one reading at a time
+	mu        sync.Mutex // guards snap and refreshed
+	snap      *queueSnapshot
 	refreshed time.Time
+}
+
+// QueueStatsOptions configure NewQueueStats.
+type QueueStatsOptions struct {
+	// MaxAge is how old the cached reading may get before a scrape reads
+	// the bucket again; 0 means never (only Refresh reads it).
+	MaxAge time.Duration
+	// Timeout bounds a reading started by a scrape (default 10 s, the
+	// usual scrape timeout).
+	Timeout time.Duration
+	// OnError is told of a failed reading started by a scrape; nil: ignored
+	// (the previous values stay).
+	OnError func(error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // queueSnapshot is what one Refresh read.
@@ -60,14 +78,16 @@ var WaitingStatuses = []Status{StatusRecevable, StatusAVerifier}
 // oldestProbe bounds the manifests read to confirm the oldest marker.
 const oldestProbe = 20
 
-// NewQueueStats reads the queues of sites in b. now is the clock (nil:
-// time.Now).
-func NewQueueStats(b Bucket, sites []string, now func() time.Time) *QueueStats {
-	if now == nil {
-		now = time.Now
+// NewQueueStats reads the queues of sites in b.
+func NewQueueStats(b Bucket, sites []string, o QueueStatsOptions) *QueueStats {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
 	}
 	return &QueueStats{
-		b: b, sites: sites, now: now,
+		b: b, sites: sites, o: o,
 		dossiers: prometheus.NewDesc("recevable_queue_dossiers",
 			"Dossiers in each review queue (queue markers), by site and status.",
 			[]string{"site", "status"}, nil),
@@ -83,15 +103,27 @@ func (s *QueueStats) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.oldest
 }
 
-// Collect implements prometheus.Collector from the last Refresh.
+// Collect implements prometheus.Collector from the last reading, reading
+// again first if it is older than MaxAge.
 func (s *QueueStats) Collect(ch chan<- prometheus.Metric) {
+	if s.o.MaxAge > 0 && s.stale() {
+		s.reading.Lock()
+		if s.stale() { // not read meanwhile by a concurrent scrape
+			ctx, cancel := context.WithTimeout(context.Background(), s.o.Timeout)
+			if err := s.refresh(ctx); err != nil && s.o.OnError != nil {
+				s.o.OnError(err)
+			}
+			cancel()
+		}
+		s.reading.Unlock()
+	}
 	s.mu.Lock()
 	snap := s.snap
 	s.mu.Unlock()
 	if snap == nil {
 		return
 	}
-	now := s.now()
+	now := s.o.Now()
 	for _, site := range s.sites {
 		for _, st := range Statuses {
 			ch <- prometheus.MustNewConstMetric(s.dossiers, prometheus.GaugeValue, float64(snap.counts[site][st]), site, string(st))
@@ -106,9 +138,35 @@ func (s *QueueStats) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Refresh reads every queue of every site again. On error the previous
+// stale reports whether the last reading is older than MaxAge (or missing).
+// A failed reading counts as one: a failing bucket is not hammered at
+// every scrape.
+func (s *QueueStats) stale() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshed.IsZero() || s.o.Now().Sub(s.refreshed) >= s.o.MaxAge
+}
+
+// Refresh reads every queue of every site now. On error the previous
 // values are kept.
 func (s *QueueStats) Refresh(ctx context.Context) error {
+	s.reading.Lock()
+	defer s.reading.Unlock()
+	return s.refresh(ctx)
+}
+
+func (s *QueueStats) refresh(ctx context.Context) error {
+	err := s.read(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.refreshed = s.o.Now()
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// read reads the bucket and replaces the snapshot.
+func (s *QueueStats) read(ctx context.Context) error {
 	q := Queue{Bucket: s.b}
 	snap := &queueSnapshot{counts: map[string]map[Status]int{}, oldestAt: map[string]map[Status]time.Time{}}
 	for _, site := range s.sites {
@@ -127,16 +185,9 @@ func (s *QueueStats) Refresh(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.snap, s.refreshed = snap, s.now()
+	s.snap, s.refreshed = snap, s.o.Now()
 	s.mu.Unlock()
 	return nil
-}
-
-// Refreshed is when the last successful Refresh ended (zero before).
-func (s *QueueStats) Refreshed() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refreshed
 }
 
 // oldestWaiting is the receipt time of the first dossier of a queue whose
@@ -161,25 +212,4 @@ func (s *QueueStats) oldestWaiting(ctx context.Context, site string, st Status) 
 		}
 	}
 	return entries[0].ReceivedAt, nil
-}
-
-// Run refreshes at once and then every interval (30 s when not positive)
-// until ctx ends; failures are passed to onError (which may be nil) and
-// retried at the next tick.
-func (s *QueueStats) Run(ctx context.Context, every time.Duration, onError func(error)) {
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
-			onError(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -55,7 +55,7 @@ func TestQueueStats(t *testing.T) {
 	counts["75"][StatusEnInstruction]++
 	counts["75"][StatusRecevable]++
 
-	s := NewQueueStats(b, []string{"75", "92"}, now)
+	s := NewQueueStats(b, []string{"75", "92"}, QueueStatsOptions{Now: now})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
 	if n := testutil.CollectAndCount(s); n != 0 {
@@ -108,8 +108,38 @@ func TestQueueStats(t *testing.T) {
 	counts["92"][StatusRecevable]++
 	oldest["92"][StatusRecevable] = 5*time.Minute - time.Hour // shifted by the hour below
 	check("refreshed", time.Hour)
-	if got := s.Refreshed(); !got.Equal(clock) {
-		t.Errorf("Refreshed() = %v, want %v", got, clock)
+}
+
+// TestQueueStatsMaxAge: with MaxAge, scrapes read the bucket themselves,
+// at most once per MaxAge.
+func TestQueueStatsMaxAge(t *testing.T) {
+	b := newTestFS(t)
+	d := Dossiers{Bucket: b}
+	clock := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	s := NewQueueStats(b, []string{"75"}, QueueStatsOptions{
+		MaxAge: 30 * time.Second, Now: func() time.Time { return clock },
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	count := func() float64 {
+		t.Helper()
+		return gaugeValue(t, reg, "recevable_queue_dossiers", "75", StatusRecevable)
+	}
+	createDossier(t, d, "75", 1, StatusRecevable, clock.Add(-time.Hour))
+	if got := count(); got != 1 {
+		t.Fatalf("first scrape: %v dossiers, want 1 (read at once)", got)
+	}
+	createDossier(t, d, "75", 2, StatusRecevable, clock.Add(-time.Minute))
+	clock = clock.Add(29 * time.Second)
+	if got := count(); got != 1 {
+		t.Errorf("scrape 29 s later: %v dossiers, want 1 (cached)", got)
+	}
+	clock = clock.Add(time.Second)
+	if got := count(); got != 2 {
+		t.Errorf("scrape 30 s later: %v dossiers, want 2 (read again)", got)
+	}
+	if got := gaugeValue(t, reg, "recevable_queue_oldest_age_seconds", "75", StatusRecevable); got != (time.Hour + 30*time.Second).Seconds() {
+		t.Errorf("oldest age = %v s, want %v", got, (time.Hour + 30*time.Second).Seconds())
 	}
 }
 
