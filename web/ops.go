@@ -54,6 +54,7 @@ type Ops struct {
 
 	mu     sync.Mutex
 	checks map[string]Check
+	groups []func(context.Context) map[string]string
 	last   ReadyStatus
 	lastAt time.Time
 	ready  *bool // last state logged; nil before the first answer
@@ -98,6 +99,16 @@ func (h *Ops) AddCheck(name string, c Check) {
 	h.lastAt = time.Time{} // the next probe runs the new set
 }
 
+// AddGroup registers a function running several checks at once: each entry
+// of the map it returns is a failing check, by name (an empty map: all
+// pass). It runs within CheckTimeout like a Check.
+func (h *Ops) AddGroup(g func(ctx context.Context) map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.groups = append(h.groups, g)
+	h.lastAt = time.Time{}
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Ops) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
@@ -127,6 +138,7 @@ func (h *Ops) Readiness(ctx context.Context) ReadyStatus {
 	for n, c := range h.checks {
 		checks[n] = c
 	}
+	groups := append([]func(context.Context) map[string]string(nil), h.groups...)
 	h.mu.Unlock()
 
 	var (
@@ -142,6 +154,23 @@ func (h *Ops) Readiness(ctx context.Context) ReadyStatus {
 				mu.Lock()
 				failing[name] = err.Error()
 				mu.Unlock()
+			}
+		}()
+	}
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out map[string]string
+			err := runCheck(ctx, func(ctx context.Context) error { out = g(ctx); return nil }, h.o.CheckTimeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failing[fmt.Sprintf("group%d", i)] = err.Error()
+				return
+			}
+			for n, msg := range out {
+				failing[n] = msg
 			}
 		}()
 	}

@@ -68,7 +68,8 @@ func TestOpsMetricsAndHealth(t *testing.T) {
 
 // TestOpsReadyz: a real FS bucket is ready; an S3 endpoint where nothing
 // listens, a failing check, a check that never answers and one that panics
-// are each named in the 503 body, and only they.
+// are each named in the 503 body, and only they; so are the failing
+// entries of a group of checks.
 func TestOpsReadyz(t *testing.T) {
 	t.Parallel()
 	fs, err := storage.NewFS(t.TempDir())
@@ -102,6 +103,8 @@ func TestOpsReadyz(t *testing.T) {
 	ops.AddCheck("sources", func(context.Context) error { return errors.New("imap:pref/INBOX failing for 12m") })
 	ops.AddCheck("slow", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	ops.AddCheck("broken", func(context.Context) error { panic("bug") })
+	ops.AddGroup(func(context.Context) map[string]string { return map[string]string{"pipeline": "not running"} })
+	ops.AddGroup(func(context.Context) map[string]string { return nil })
 
 	code, _, body = opsGet(t, srv, "/readyz")
 	var got ReadyStatus
@@ -116,6 +119,8 @@ func TestOpsReadyz(t *testing.T) {
 		"sources": "imap:pref/INBOX failing for 12m",
 		"slow":    "no answer within 200ms",
 		"broken":  "check panicked: bug",
+		// The entries of a group are checks of their own.
+		"pipeline": "not running",
 	}
 	if len(got.Failing) != len(want) {
 		t.Errorf("failing = %v, want exactly %v", got.Failing, want)
