@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -23,7 +24,8 @@ import (
 //
 // Files: scanpdf.go (opening, limits, the guard around pdfcpu, writing
 // letters), scanpdf_assemble.go (images → PDF), scanpdf_image.go (a page's
-// image, decoded), scanpdf_tiff.go (the IFD chain of a TIFF).
+// image, decoded), scanpdf_lazy.go (page images kept out of memory),
+// scanpdf_tiff.go (the IFD chain of a TIFF).
 
 // Errors of a scan. Each is returned wrapped in a *PermanentError: the same
 // bytes fail the same way every time, so the item goes to quarantine.
@@ -62,6 +64,9 @@ type ScanLimits struct {
 	// Timeout bounds one pdfcpu call: reading the scan, writing one letter
 	// (default 2 min).
 	Timeout time.Duration
+	// SpoolDir receives the copy of a scan read from a stream (default
+	// os.TempDir()). It holds personal data: keep it private.
+	SpoolDir string
 }
 
 // Defaults of ScanLimits.
@@ -96,8 +101,15 @@ type Scan struct {
 	// Type is the sniffed media type of the original bytes.
 	Type string
 
+	in    scanInput
+	spool *os.File // the spooled copy, nil when reading the caller's
+
 	mu sync.Mutex // guards pc: dereferencing objects may fill caches
 	pc *model.Context
+	// pages holds each page's images (index 0: page 1), found once.
+	pages [][]pageImage
+	// lazy locates the image streams let go after reading (scanpdf_lazy.go).
+	lazy map[int]streamLoc
 }
 
 var pdfcpuConfigOnce sync.Once
@@ -119,29 +131,57 @@ func pdfcpuConfig(lim ScanLimits) *model.Configuration {
 // ErrScanTooManyPages, ErrScanTooLarge, ErrScanParserPanic,
 // ErrScanParserTimeout); a read error from r or ctx's end is returned as
 // it is, to be retried.
+//
+// Memory: a PDF is not held whole. When r is also an io.Seeker and an
+// io.ReaderAt (an *os.File, a *bytes.Reader) it is read in place and must
+// stay readable until Close; any other reader is first copied to a file in
+// ScanLimits.SpoolDir, unlinked at once. pdfcpu loads every stream when it
+// reads a PDF; the page images (the bulk of a scan) are then let go and
+// read again from the file when a page is decoded or a letter written, so
+// a 200-page batch holds about one page at a time per worker.
 func OpenScan(ctx context.Context, r io.Reader, lim ScanLimits) (*Scan, error) {
 	lim = lim.withDefaults()
-	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
+	in, spool, err := scanInputOf(r, lim)
 	if err != nil {
+		return nil, err
+	}
+	s := &Scan{lim: lim, in: in, spool: spool}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	head := make([]byte, SniffLen)
+	n, err := in.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("open scan: %w", err)
 	}
-	if int64(len(data)) > lim.MaxBytes {
-		return nil, &PermanentError{Limit: LimitScanBytes, Err: fmt.Errorf("open scan: %w: over %d bytes", ErrScanTooLarge, lim.MaxBytes)}
-	}
-	typ := Sniff(data)
-	switch typ {
+	s.Type = Sniff(head[:n])
+	switch s.Type {
 	case "application/pdf":
 	case "image/jpeg", "image/png", "image/tiff":
+		size, err := in.Seek(0, io.SeekEnd)
+		if err != nil {
+			return nil, fmt.Errorf("open scan: %w", err)
+		}
+		data := make([]byte, size)
+		if _, err := in.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("open scan: %w", err)
+		}
 		var pdf bytes.Buffer
 		if err := assembleImages(ctx, &pdf, [][]byte{data}, lim); err != nil {
 			return nil, err
 		}
-		data = pdf.Bytes()
+		s.in = bytes.NewReader(pdf.Bytes())
 	default:
-		return nil, Permanent(fmt.Errorf("open scan: %w: %s", ErrScanFormat, typ))
+		return nil, Permanent(fmt.Errorf("open scan: %w: %s", ErrScanFormat, s.Type))
+	}
+	if _, err := s.in.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("open scan: %w", err)
 	}
 	pc, err := scanGuard(ctx, "pdf_read", lim.Timeout, func() (*model.Context, error) {
-		return api.ReadAndValidate(bytes.NewReader(data), pdfcpuConfig(lim))
+		return api.ReadAndValidate(s.in, pdfcpuConfig(lim))
 	})
 	if err != nil {
 		return nil, scanError("open scan", err)
@@ -152,7 +192,69 @@ func OpenScan(ctx context.Context, r io.Reader, lim ScanLimits) (*Scan, error) {
 	if pc.PageCount > lim.MaxPages {
 		return nil, &PermanentError{Limit: LimitScanPages, Err: fmt.Errorf("open scan: %w: %d pages, limit %d", ErrScanTooManyPages, pc.PageCount, lim.MaxPages)}
 	}
-	return &Scan{lim: lim, Type: typ, pc: pc}, nil
+	s.pc = pc
+	if _, err := scanGuard(ctx, "pdf_pages", lim.Timeout, func() (struct{}, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return struct{}{}, s.indexPagesLocked()
+	}); err != nil {
+		return nil, scanError("open scan", err)
+	}
+	ok = true
+	return s, nil
+}
+
+// scanInput is where a scan's bytes are read: by pdfcpu (Seek, Read) and
+// by the page decoder (ReadAt, from several goroutines).
+type scanInput interface {
+	io.ReadSeeker
+	io.ReaderAt
+}
+
+// scanInputOf returns r itself when it can be read in place, else a
+// spooled copy (and its file, to close). The size limit is checked here.
+func scanInputOf(r io.Reader, lim ScanLimits) (scanInput, *os.File, error) {
+	tooLarge := &PermanentError{Limit: LimitScanBytes, Err: fmt.Errorf("open scan: %w: over %d bytes", ErrScanTooLarge, lim.MaxBytes)}
+	if in, ok := r.(scanInput); ok {
+		size, err := in.Seek(0, io.SeekEnd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open scan: %w", err)
+		}
+		if size > lim.MaxBytes {
+			return nil, nil, tooLarge
+		}
+		return in, nil, nil
+	}
+	f, err := os.CreateTemp(lim.SpoolDir, "recevable-scan-*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("open scan: spool: %w", err)
+	}
+	// Unlinked at once (on Unix the open file lives on): nothing is left
+	// behind whatever happens to the process. It holds personal data.
+	if os.Remove(f.Name()) != nil {
+		defer os.Remove(f.Name()) // Windows: removed once closed, below
+	}
+	n, err := io.Copy(f, io.LimitReader(r, lim.MaxBytes+1))
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, nil, fmt.Errorf("open scan: %w", err)
+	case n > lim.MaxBytes:
+		f.Close()
+		return nil, nil, tooLarge
+	}
+	return f, f, nil
+}
+
+// Close releases the spooled copy of the scan, if one was made. A Scan
+// that is not closed releases it when it is garbage collected.
+func (s *Scan) Close() error {
+	if s.spool == nil {
+		return nil
+	}
+	err := s.spool.Close()
+	s.spool = nil
+	return err
 }
 
 // Pages is the number of pages of the scan.
@@ -176,6 +278,13 @@ func (s *Scan) WritePages(ctx context.Context, w io.Writer, pages []int) error {
 	_, err := scanGuard(ctx, "pdf_write", s.lim.Timeout, func() (struct{}, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		// The pages' images go back into the model for pdfcpu to copy,
+		// and out again once written.
+		objs, err := s.restoreLocked(pages)
+		defer s.dropLocked(objs)
+		if err != nil {
+			return struct{}{}, err
+		}
 		out, err := pdfcpu.ExtractPages(s.pc, pages, false)
 		if err != nil {
 			return struct{}{}, err

@@ -35,11 +35,11 @@ var ErrPageImageUnsupported = errors.New("page image format not supported")
 
 // encodedImage is a page image as found in the PDF.
 type encodedImage struct {
-	page          int
-	width, height int
-	jpeg          []byte      // DCT data, when the image is a JPEG (possibly after Flate)
-	flateJPEG     bool        // jpeg is still Flate-compressed
-	decoded       image.Image // when pdfcpu had to decode it under the lock
+	page      int
+	img       pageImage
+	jpeg      bool        // DCT data (possibly after Flate), decoded outside the lock
+	flateJPEG bool        // the DCT data is Flate-compressed
+	decoded   image.Image // when pdfcpu had to decode it under the lock
 }
 
 // PageGray returns the grey pixels of the page's largest image. A page
@@ -47,6 +47,9 @@ type encodedImage struct {
 // decoded here with ErrPageImageUnsupported; corrupt image data (a
 // truncated JPEG) is a permanent ErrScanUnreadable.
 func (s *Scan) PageGray(ctx context.Context, page int) (*image.Gray, error) {
+	if page < 1 || page > len(s.pages) {
+		return nil, fmt.Errorf("page %d outside 1..%d", page, len(s.pages))
+	}
 	enc, err := scanGuard(ctx, "pdf_page_image", s.lim.Timeout, func() (encodedImage, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -59,71 +62,36 @@ func (s *Scan) PageGray(ctx context.Context, page int) (*image.Gray, error) {
 		return nil, scanError(fmt.Sprintf("page %d", page), err)
 	}
 	return scanGuard(ctx, "image_decode", s.lim.Timeout, func() (*image.Gray, error) {
-		return decodeGray(enc)
+		return s.decodeGray(enc)
 	})
 }
 
-// pageImageLocked finds the page's largest image XObject and takes its
-// encoded bytes, or has pdfcpu decode it when it is not a plain JPEG.
+// pageImageLocked picks the page's largest image and, when it is not a
+// plain JPEG, has pdfcpu decode it.
 func (s *Scan) pageImageLocked(page int) (encodedImage, error) {
-	pc := s.pc
-	pageDict, _, inh, err := pc.PageDict(page, false)
-	if err != nil {
-		return encodedImage{}, err
-	}
-	var res types.Dict
-	if o, found := pageDict.Find("Resources"); found {
-		res, _ = pc.DereferenceDict(o)
-	}
-	if res == nil && inh != nil {
-		res = inh.Resources // inherited from the page tree
-	}
-	if res == nil {
-		return encodedImage{}, fmt.Errorf("page %d: %w", page, ErrNoPageImage)
-	}
-	xo, found := res.Find("XObject")
-	if !found {
-		return encodedImage{}, fmt.Errorf("page %d: %w", page, ErrNoPageImage)
-	}
-	xobjects, err := pc.DereferenceDict(xo)
-	if err != nil || xobjects == nil {
-		return encodedImage{}, fmt.Errorf("page %d: %w", page, ErrNoPageImage)
-	}
-	var best *types.StreamDict
-	bestObj, bestName, bestPixels := 0, "", int64(0)
-	for name, o := range xobjects {
-		sd, _, err := pc.DereferenceStreamDict(o)
-		if err != nil || sd == nil {
-			continue
-		}
-		if st := sd.NameEntry("Subtype"); st == nil || *st != "Image" {
-			continue
-		}
-		w, h := intEntry(pc, sd.Dict, "Width"), intEntry(pc, sd.Dict, "Height")
-		if px := int64(w) * int64(h); px > bestPixels {
-			best, bestName, bestPixels = sd, name, px
-			if ref, ok := o.(types.IndirectRef); ok {
-				bestObj = ref.ObjectNumber.Value()
-			}
+	var best *pageImage
+	for i, img := range s.pages[page-1] {
+		if best == nil || int64(img.width)*int64(img.height) > int64(best.width)*int64(best.height) {
+			best = &s.pages[page-1][i]
 		}
 	}
 	if best == nil {
 		return encodedImage{}, fmt.Errorf("page %d: %w", page, ErrNoPageImage)
 	}
-	enc := encodedImage{page: page, width: intEntry(pc, best.Dict, "Width"), height: intEntry(pc, best.Dict, "Height")}
-	if bestPixels > s.lim.MaxImagePixels {
-		return encodedImage{}, fmt.Errorf("page %d: %w: image of %d×%d pixels", page, ErrPageImageUnsupported, enc.width, enc.height)
+	enc := encodedImage{page: page, img: *best}
+	if int64(best.width)*int64(best.height) > s.lim.MaxImagePixels {
+		return encodedImage{}, fmt.Errorf("page %d: %w: image of %d×%d pixels", page, ErrPageImageUnsupported, best.width, best.height)
 	}
 	var names []string
-	for _, f := range best.FilterPipeline {
+	for _, f := range best.sd.FilterPipeline {
 		names = append(names, f.Name)
 	}
 	switch {
 	case len(names) == 1 && names[0] == filter.DCT:
-		enc.jpeg = best.Raw
+		enc.jpeg = true
 		return enc, nil
 	case len(names) == 2 && names[0] == filter.Flate && names[1] == filter.DCT:
-		enc.jpeg, enc.flateJPEG = best.Raw, true
+		enc.jpeg, enc.flateJPEG = true, true
 		return enc, nil
 	}
 	for _, n := range names {
@@ -131,11 +99,15 @@ func (s *Scan) pageImageLocked(page int) (encodedImage, error) {
 			return encodedImage{}, fmt.Errorf("page %d: %w: filters %v", page, ErrPageImageUnsupported, names)
 		}
 	}
-	// Flate, CCITT, LZW…: pdfcpu decodes and renders it (on a copy, so the
-	// decoded pixels are not kept in the model after this page).
-	cp := *best
-	cp.Content = nil
-	img, err := pdfcpu.ExtractImage(pc, &cp, false, bestName, bestObj, false)
+	// Flate, CCITT, LZW…: pdfcpu decodes and renders it, on a copy, so the
+	// decoded pixels are not kept in the model after this page.
+	cp := best.sd
+	raw, err := s.raw(*best)
+	if err != nil {
+		return encodedImage{}, err
+	}
+	cp.Raw, cp.Content = raw, nil
+	img, err := pdfcpu.ExtractImage(s.pc, &cp, false, best.name, best.objNr, false)
 	if errors.Is(err, pdfcpu.ErrUnsupportedResource) {
 		return encodedImage{}, fmt.Errorf("page %d: %w: %w", page, ErrPageImageUnsupported, err)
 	}
@@ -165,12 +137,17 @@ func intEntry(pc interface {
 	return i.Value()
 }
 
-// decodeGray decodes an encoded page image to grey.
-func decodeGray(enc encodedImage) (*image.Gray, error) {
+// decodeGray decodes an encoded page image to grey, reading a JPEG's
+// bytes from the file when they were let go.
+func (s *Scan) decodeGray(enc encodedImage) (*image.Gray, error) {
 	if enc.decoded != nil {
 		return toGrayImage(enc.decoded), nil
 	}
-	var r io.Reader = bytes.NewReader(enc.jpeg)
+	raw, err := s.raw(enc.img)
+	if err != nil {
+		return nil, err
+	}
+	var r io.Reader = bytes.NewReader(raw)
 	if enc.flateJPEG {
 		zr, err := zlib.NewReader(r)
 		if err != nil {
