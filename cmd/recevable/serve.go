@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -125,17 +124,13 @@ func serve(ctx context.Context, cfg *Config, hooks serveHooks, log zerolog.Logge
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "recevable_build_info", Help: "1, labelled with the version of the running binary.",
-	}, []string{"version"})
-	reg.MustRegister(buildInfo)
-	buildInfo.WithLabelValues(version()).Set(1)
 
 	raw, err := buildBucket(ctx, cfg)
 	if err != nil {
 		return fail("bucket", err)
 	}
 	bucket := storage.Instrument(raw, storage.NewMetrics(reg))
+	ops := newOpsParts(cfg, bucket, reg, log) // ops.go: build info, IMAP and queue metrics, readiness
 	if hooks.Assessor == nil {
 		return fail("evidence search", errors.New("no Assessor hook: this binary cannot verify evidence"))
 	}
@@ -146,6 +141,7 @@ func serve(ctx context.Context, cfg *Config, hooks serveHooks, log zerolog.Logge
 	holder := workers.NewHolderID()
 	p, err := buildPipeline(ctx, cfg, pipelineParts{
 		Bucket: bucket, Assessor: assessor, Metrics: workers.NewMetrics(reg), Holder: holder, Logger: log,
+		IMAPMetrics: ops.imap,
 	})
 	if err != nil {
 		return fail("pipeline", err)
@@ -162,6 +158,7 @@ func serve(ctx context.Context, cfg *Config, hooks serveHooks, log zerolog.Logge
 		if _, err := bucket.List(hctx, "state/", storage.ListOptions{Limit: 1}); err != nil {
 			out["bucket"] = err.Error()
 		}
+		ops.ready(hctx, out)
 		return out
 	}
 
@@ -268,11 +265,3 @@ func (l *listening) shutdown(timeout time.Duration) {
 }
 
 func (l *listening) close() { l.shutdown(time.Second) }
-
-// version is the module version of the binary ("(devel)" for a local build).
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "unknown"
-}

@@ -17,5 +17,6 @@ func defaultServeHooks() serveHooks {
 		},
 		// Web: the staff interface (package web) on web.listen.
 		// Metrics: /metrics, /healthz and /readyz on metrics.listen.
+		Metrics: opsHandler, // ops.go
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -23,26 +22,6 @@ import (
 // pipeline. serve uses it, and so does demo (with its own configuration and
 // an in-process IMAP server). Nothing here decides anything; it translates
 // the configuration's fields into the packages' options.
-
-// newLogger builds the process logger from log.format and log.level;
-// format, when not empty, overrides log.format (the --log-format flag).
-func newLogger(c LogConfig, format string, w io.Writer) (zerolog.Logger, error) {
-	if format == "" {
-		format = c.Format
-	}
-	level, err := zerolog.ParseLevel(c.Level)
-	if err != nil || c.Level == "" {
-		level = zerolog.InfoLevel
-	}
-	switch format {
-	case "json", "":
-	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
-	default:
-		return zerolog.Logger{}, fmt.Errorf("log format %q: want json or console", format)
-	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
-}
 
 // buildBucket opens the bucket of storage.backend.
 func buildBucket(ctx context.Context, c *Config) (storage.Bucket, error) {
@@ -137,7 +116,7 @@ func shellJoin(argv []string) string {
 
 // buildSources makes a source of every IMAP account × folder and of every
 // drop.
-func buildSources(ctx context.Context, c *Config, b storage.Bucket, holder string, log zerolog.Logger) ([]workers.Source, error) {
+func buildSources(ctx context.Context, c *Config, b storage.Bucket, holder string, im *intake.IMAPMetrics, log zerolog.Logger) ([]workers.Source, error) {
 	var out []workers.Source
 	for _, a := range c.IMAP.Accounts {
 		for _, f := range a.Folders {
@@ -145,6 +124,7 @@ func buildSources(ctx context.Context, c *Config, b storage.Bucket, holder strin
 			if err != nil {
 				return nil, err
 			}
+			o.Metrics = im
 			src, err := workers.IMAPSource(o, b, a.Site)
 			if err != nil {
 				return nil, fmt.Errorf("imap account %s folder %s: %w", a.Name, f, err)
@@ -206,8 +186,10 @@ type pipelineParts struct {
 	Bucket   storage.Bucket
 	Assessor validate.Assessor
 	Metrics  *workers.Metrics
-	Holder   string
-	Logger   zerolog.Logger
+	// IMAPMetrics, shared by the IMAP sources; nil: none.
+	IMAPMetrics *intake.IMAPMetrics
+	Holder      string
+	Logger      zerolog.Logger
 	// Sources replaces the sources of the configuration when not nil (the
 	// demo adds its in-process server's).
 	Sources []workers.Source
@@ -229,7 +211,7 @@ func buildPipeline(ctx context.Context, c *Config, parts pipelineParts) (*worker
 	}
 	sources := parts.Sources
 	if sources == nil {
-		if sources, err = buildSources(ctx, c, parts.Bucket, parts.Holder, parts.Logger); err != nil {
+		if sources, err = buildSources(ctx, c, parts.Bucket, parts.Holder, parts.IMAPMetrics, parts.Logger); err != nil {
 			return nil, err
 		}
 	}
