@@ -204,10 +204,15 @@ func (pl *Pipeline) wholeFile(p *parsed, j *job, r io.Reader) error {
 // in the batch. The postal data come from the sidecar carried in the
 // coordinates and from the separator sheets (intake.LetterPostal).
 func (pl *Pipeline) splitScan(ctx context.Context, p *parsed, j *job, r io.Reader) error {
-	scan, err := intake.OpenScan(ctx, r, pl.o.ScanLimits)
+	lim := pl.o.ScanLimits
+	if lim.SpoolDir == "" {
+		lim.SpoolDir = pl.o.SpoolDir // the scan's copy is personal data, like the parts
+	}
+	scan, err := intake.OpenScan(ctx, r, lim)
 	if err != nil {
 		return err
 	}
+	defer scan.Close()
 	opts := j.split
 	if opts.Separators && opts.FindCodes == nil {
 		opts.FindCodes = validate.DecodeQR
