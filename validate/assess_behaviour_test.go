@@ -90,6 +90,53 @@ func TestAssessCheapFirst(t *testing.T) {
 	}
 }
 
+// TestVerifyInvitationEveryToken: of two codes of the same invitation, one
+// forged makes it forged, whichever comes first.
+func TestVerifyInvitationEveryToken(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	inv := w.valid()
+	a := w.assessor(func(o *AssessorOptions) { o.DryRun = true })
+	site, _ := a.territory.Site("75")
+	good := tokenSighting{where: "photo 1", token: inv.Token}
+	bad := tokenSighting{where: "photo 2", token: forge(t, inv.Token)}
+	for _, order := range [][]tokenSighting{{good, bad}, {bad, good}} {
+		s := w.sub("")
+		e := newEvidenceSearch(a, s)
+		f, err := a.verifyInvitation(context.Background(), a.newVerification(site, s, e), groupInvitations(nil, order)[0])
+		if err != nil || f.Evidence.Verdict != VerdictInvalid || f.Reason.Code != ReasonForged {
+			t.Errorf("verifyInvitation(%s first) = %s %s, %v; want invalid %s", order[0].where, f.Evidence.Verdict, f.Reason.Code, err, ReasonForged)
+		}
+	}
+	s := w.sub("")
+	e := newEvidenceSearch(a, s)
+	f, err := a.verifyInvitation(context.Background(), a.newVerification(site, s, e), groupInvitations(nil, []tokenSighting{good, good})[0])
+	if err != nil || f.Evidence.Verdict != VerdictValid {
+		t.Errorf("verifyInvitation(good twice) = %+v, %v", f, err)
+	}
+}
+
+// TestAssessQRStopsAtAVerifiedToken: once a page gives a token the site
+// verifies, the other pages are not decoded.
+func TestAssessQRStopsAtAVerifiedToken(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	inv := w.valid()
+	s := w.sub("75-2026-000001")
+	other := qrPNG(t, "https://example.org/x")
+	s.Documents = []Doc{
+		docOf(0, "lettre-invitation.png", "image/png", qrPNG(t, inv.Token)),
+		docOf(1, "b.png", "image/png", other), docOf(2, "c.png", "image/png", other),
+	}
+	as, trace, err := w.assessor(nil).Explain(context.Background(), s)
+	if err != nil || as.Decision.Outcome != storage.OutcomeRecevable {
+		t.Fatalf("Explain: %+v, %v", as.Decision, err)
+	}
+	if joined := strings.Join(trace, "\n"); !strings.Contains(joined, "QR phase: 1 image(s) decoded") {
+		t.Errorf("the QR phase went on after a verified token:\n%s", joined)
+	}
+}
+
 // failingBucket fails every read, like an unreachable S3.
 type failingBucket struct{ storage.Bucket }
 

@@ -56,6 +56,7 @@ type qrPhase struct {
 	lim      SearchLimits
 	stopped  bool
 	searched int
+	keys     KeySet // the receiving site's
 }
 
 // qr runs the QR phase over the images of the submission.
@@ -65,6 +66,9 @@ func (e *evidenceSearch) qr(ctx context.Context) error {
 	qctx, cancel := context.WithTimeout(ctx, lim.QRTime)
 	defer cancel()
 	p := &qrPhase{e: e, ctx: ctx, qctx: qctx, start: start, lim: lim}
+	if site, ok := e.a.territory.Site(e.s.Site); ok {
+		p.keys = site.Keys
+	}
 	for _, d := range qrOrder(e.s.Documents) {
 		if p.stopped {
 			break
@@ -174,8 +178,17 @@ func (p *qrPhase) decode(where string, img image.Image) error {
 	}
 	for _, pl := range payloads {
 		// Other codes (a 2D-Doc, a link) are not invitations: ignored.
-		if strings.HasPrefix(strings.TrimSpace(pl), "RCV") {
-			p.e.tokens = append(p.e.tokens, tokenSighting{where: where + " code QR", token: strings.TrimSpace(pl)})
+		pl = strings.TrimSpace(pl)
+		if !strings.HasPrefix(pl, "RCV") {
+			continue
+		}
+		p.e.tokens = append(p.e.tokens, tokenSighting{where: where + " code QR", token: pl})
+		// A token this site verifies ends the phase, as a valid reference
+		// in the texts skips it: the other pages would cost a second each
+		// for nothing (the registry checks follow).
+		if _, err := VerifyToken(pl, p.keys); err == nil {
+			p.stopped = true
+			p.e.tracef("%s: verified token, QR phase ends", where)
 		}
 	}
 	p.e.tracef("%s: %d QR code(s), %d token(s)", where, len(payloads), len(p.e.tokens))

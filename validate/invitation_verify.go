@@ -123,11 +123,20 @@ func (a *EvidenceAssessor) verifyInvitation(ctx context.Context, v *verification
 	}}}
 	site := v.site
 
-	// The token, when there is one.
+	// The tokens, when there are: every code shown is checked, and one
+	// forged code makes the invitation forged whatever the others say; of
+	// the others, the best verified one is kept (tokenRank).
 	var token string
 	sigOK, unknownKey, retired := false, false, false
 	ref := cand.ref
-	for _, t := range cand.tokens {
+	tokens := slices.Clone(cand.tokens)
+	ranks := map[string]int{}
+	for _, t := range tokens {
+		_, err := VerifyToken(t.token, site.Keys)
+		ranks[t.token] = tokenRank(err)
+	}
+	slices.SortStableFunc(tokens, func(x, y tokenSighting) int { return ranks[x.token] - ranks[y.token] })
+	for _, t := range tokens {
 		cl, err := VerifyToken(t.token, site.Keys)
 		switch {
 		case err == nil:
@@ -168,9 +177,7 @@ func (a *EvidenceAssessor) verifyInvitation(ctx context.Context, v *verification
 			}
 			continue // the typed reference of the same invitation is checked below
 		}
-		if sigOK || unknownKey || retired {
-			break
-		}
+		break // the best token decides; the rest were ranked no better
 	}
 
 	// The reference.
@@ -294,6 +301,25 @@ func (a *EvidenceAssessor) verifyInvitation(ctx context.Context, v *verification
 		v.e.tracef("%s: no name to compare with the invitation's", ref)
 	}
 	return c.done(VerdictValid, reason(ReasonInvitationValid, ref.String(), how, frenchDay(inv.ExpiresOn))), nil
+}
+
+// tokenRank orders the outcomes of VerifyToken, most telling first: a
+// forgery, then a verified token, another site's, an unknown or retired key,
+// an unreadable code.
+func tokenRank(err error) int {
+	switch {
+	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrKeySite):
+		return 0
+	case err == nil:
+		return 1
+	case errors.Is(err, ErrWrongSite):
+		return 2
+	case errors.Is(err, ErrUnknownKey):
+		return 3
+	case errors.Is(err, ErrKeyRetired):
+		return 4
+	}
+	return 5
 }
 
 // consumption compares the other dossiers that presented the invitation:
