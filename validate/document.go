@@ -88,6 +88,10 @@ type Result struct {
 	// Text is the PDF text layer, when Limits.ExtractText was set and the
 	// PDF could be read.
 	Text *PDFText
+	// ParserFailures are the guarded parses that panicked or overran their
+	// bound, with their stacks: for the operators' log, next to the
+	// document's hash (each is also a Problem for staff).
+	ParserFailures []*GuardError
 }
 
 // Codes returns the problem codes, e.g. for storage.Document.Problems.
@@ -107,6 +111,14 @@ func (r Result) Has(code string) bool {
 		}
 	}
 	return false
+}
+
+// guardFailure records err if it is a *GuardError.
+func (r *Result) guardFailure(err error) {
+	var ge *GuardError
+	if errors.As(err, &ge) {
+		r.ParserFailures = append(r.ParserFailures, ge)
+	}
 }
 
 func (r *Result) add(p Problem) {

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,18 @@ func TestGuardTimeout(t *testing.T) {
 	}
 	close(release)
 	<-ended
-	for RunawayParsers() != before { // the count drops right after f returns
+	settleRunaways(t, before)
+}
+
+// settleRunaways waits for abandoned parsers to finish and be counted out,
+// so that the next test reads a stable RunawayParsers. Tests that leave a
+// runaway behind are not parallel, and call it before they end.
+func settleRunaways(t *testing.T, want int64) {
+	t.Helper()
+	for i := 0; RunawayParsers() != want; i++ {
+		if i > 10_000 { // ten seconds for what takes microseconds
+			t.Fatalf("RunawayParsers() = %d, want %d", RunawayParsers(), want)
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -60,7 +72,7 @@ func TestGuardTimeout(t *testing.T) {
 // When the caller's context ends, Guard returns its error: the document is
 // not to blame.
 func TestGuardCallerCancelled(t *testing.T) {
-	t.Parallel()
+	before := RunawayParsers()
 	ctx, cancel := context.WithCancel(t.Context())
 	started := make(chan struct{})
 	go func() { <-started; cancel() }()
@@ -73,6 +85,7 @@ func TestGuardCallerCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.As(err, &ge) {
 		t.Fatalf("Guard(cancelled) = %v, want context.Canceled", err)
 	}
+	settleRunaways(t, before)
 }
 
 // A guarded parse that panics inside CheckDocument is a problem with the
@@ -96,5 +109,42 @@ func TestCheckDocumentRecoversPanic(t *testing.T) {
 	}
 	if !res.Has(ProblemImageUndecodable) || !strings.Contains(res.Problems[0].Detail, "reader exploded") {
 		t.Fatalf("CheckDocument(panicking decoder) = %+v", res.Problems)
+	}
+	if len(res.ParserFailures) != 1 || res.ParserFailures[0].Op != "image_config" || len(res.ParserFailures[0].Stack) == 0 {
+		t.Errorf("ParserFailures = %+v, want the image_config panic with its stack", res.ParserFailures)
+	}
+}
+
+// stuckReader serves the head, then blocks every read until released: a
+// decoder reading it never returns by itself.
+type stuckReader struct {
+	head    []byte
+	release chan struct{}
+}
+
+func (s stuckReader) ReadAt(b []byte, off int64) (int, error) {
+	if off == 0 && len(b) == len(s.head) {
+		return copy(b, s.head), nil
+	}
+	<-s.release
+	return 0, io.EOF
+}
+
+// CheckDocument never blocks its caller past the parser bound: a decoder
+// stuck for good becomes a problem and a recorded parser failure.
+func TestCheckDocumentTimeBound(t *testing.T) {
+	release := make(chan struct{})
+	before := RunawayParsers()
+	t.Cleanup(func() {
+		close(release)
+		settleRunaways(t, before)
+	})
+	head := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 1016)...)
+	res, err := CheckDocument(t.Context(), stuckReader{head, release}, 1<<20, DocInfo{Name: "a.png"}, Limits{ParserTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Has(ProblemImageUndecodable) || len(res.ParserFailures) != 1 || !res.ParserFailures[0].Timeout {
+		t.Fatalf("CheckDocument(stuck decoder) = %+v, failures %+v", res.Problems, res.ParserFailures)
 	}
 }

@@ -78,6 +78,7 @@ func chkImage(ctx context.Context, r io.ReaderAt, size int64, lim Limits, res *R
 // compression…) is image_format_unsupported; anything else means the image
 // is damaged.
 func chkImageDecodeProblem(res *Result, err error) {
+	res.guardFailure(err)
 	var tu tiff.UnsupportedError
 	if errors.As(err, &tu) || errors.Is(err, image.ErrFormat) {
 		res.add(docProblem(ProblemImageUnsupported, err.Error(), res.Type))

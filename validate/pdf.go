@@ -75,6 +75,7 @@ func chkPDF(ctx context.Context, r io.ReaderAt, size int64, lim Limits, res *Res
 		if !errors.As(err, &ge) {
 			return fmt.Errorf("check pdf: %w", err)
 		}
+		res.guardFailure(err)
 		res.add(docProblem(ProblemPDFUnparseable, ge.Error()))
 	}
 	for _, p := range f.problems {
@@ -103,6 +104,7 @@ func chkPDF(ctx context.Context, r io.ReaderAt, size int64, lim Limits, res *Res
 			return ctxErr
 		}
 		if err != nil {
+			res.guardFailure(err)
 			res.add(docProblem(ProblemPDFTextUnreadable, err.Error()))
 		} else {
 			res.Text = text
