@@ -29,6 +29,8 @@ import (
 //	                                                 prefix listing is the queue in arrival order (queue.go)
 //	quarantine/<sha256>.json                         QuarantineEntry (quarantine.go)
 //	invitations/<site>/<reference>.json              issued invitations (owned by package validate)
+//	ccc/tickets/<ticket>.json, ccc/registry.json     imported CCC ticket registry and its last import
+//	                                                 (owned by package validate, cccregistry.go)
 //	state/counters/<site>/<year>                     registration-number counter (counter.go)
 //	state/cursors/<source>                           IMAP cursor (cursor.go)
 //	state/leases/<source>                            source lease (lease.go)
