@@ -76,7 +76,9 @@ type ticketSighting struct {
 type searchedText struct {
 	where  string
 	folded string
-	words  []string // NormaliseName words, for the name check
+	text   string
+	words  []string // NormaliseName words of text, made when a name is looked for
+	split  bool
 	// invitation: the text carries an invitation reference, so it speaks of
 	// the invitation (our own letter says "vous n'avez pas pu déposer…"):
 	// its wording is not a CCC attestation nor the applicant's statement.
@@ -84,6 +86,15 @@ type searchedText struct {
 	// document: a text layer or attached text, where a printed CCC email
 	// would be; else a body or the subject.
 	document bool
+}
+
+// nameWords returns the words of the text for the name check, splitting
+// it the first time only: most submissions never need it.
+func (t *searchedText) nameWords() []string {
+	if !t.split {
+		t.words, t.split = nameWords(t.text, maxNameWords), true
+	}
+	return t.words
 }
 
 // embeddedMessage is a forwarded message with its raw bytes.
@@ -142,7 +153,7 @@ func (e *evidenceSearch) addText(where, text string, document bool) {
 		e.tickets = append(e.tickets, ticketSighting{where: where, ticket: t})
 	}
 	e.texts = append(e.texts, searchedText{
-		where: where, folded: foldText(text), words: nameWords(text, maxNameWords),
+		where: where, folded: foldText(text), text: text,
 		invitation: len(found) > 0, document: document,
 	})
 	e.tracef("%s: %d characters, %d reference(s), %d ticket(s)", where, len(text), len(found), len(tickets))

@@ -391,8 +391,8 @@ func (a *EvidenceAssessor) matchName(v *verification, h NameHash) string {
 	if n := v.s.Sender.Name; n != "" && (HashName(n) == h || containsName(nameWords(n, 64), h)) {
 		return "nom de l'expéditeur"
 	}
-	for _, t := range v.e.texts {
-		if containsName(t.words, h) {
+	for i := range v.e.texts {
+		if t := &v.e.texts[i]; containsName(t.nameWords(), h) {
 			return t.where
 		}
 	}
