@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,11 @@ type QueueStatsOptions struct {
 	// OnError is told of a failed reading started by a scrape; nil: ignored
 	// (the previous values stay).
 	OnError func(error)
+	// Quarantine, when set, is set to the number of quarantine entries at
+	// each reading. It is recevable_quarantine_items, which the workers own
+	// and also count once a minute; counting here too keeps it as fresh as
+	// the queue gauges.
+	Quarantine prometheus.Gauge
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -169,6 +175,18 @@ func (s *QueueStats) refresh(ctx context.Context) error {
 func (s *QueueStats) read(ctx context.Context) error {
 	q := Queue{Bucket: s.b}
 	snap := &queueSnapshot{counts: map[string]map[Status]int{}, oldestAt: map[string]map[Status]time.Time{}}
+	quarantined := 0
+	if s.o.Quarantine != nil {
+		err := ListAll(ctx, s.b, quarantinePrefix, func(o Info) error {
+			if strings.HasSuffix(o.Key, quarantineSuffix) {
+				quarantined++
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("queue stats: count quarantine: %w", err)
+		}
+	}
 	for _, site := range s.sites {
 		counts, err := q.Counts(ctx, site)
 		if err != nil {
@@ -187,6 +205,9 @@ func (s *QueueStats) read(ctx context.Context) error {
 	s.mu.Lock()
 	s.snap, s.refreshed = snap, s.o.Now()
 	s.mu.Unlock()
+	if s.o.Quarantine != nil {
+		s.o.Quarantine.Set(float64(quarantined))
+	}
 	return nil
 }
 

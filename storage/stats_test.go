@@ -13,8 +13,8 @@ import (
 // TestQueueStats fills the queues of two sites on the FS bucket, with a
 // stale marker in front of one queue, and reads the exported gauges back
 // from a registry: counts per site and status, age of the oldest waiting
-// dossier (moving with the clock between refreshes), nothing before the
-// first Refresh, old values kept after a failed one.
+// dossier (moving with the clock between refreshes), the quarantine count,
+// nothing before the first Refresh, old values kept after a failed one.
 func TestQueueStats(t *testing.T) {
 	ctx := context.Background()
 	b := newTestFS(t)
@@ -55,7 +55,16 @@ func TestQueueStats(t *testing.T) {
 	counts["75"][StatusEnInstruction]++
 	counts["75"][StatusRecevable]++
 
-	s := NewQueueStats(b, []string{"75", "92"}, QueueStatsOptions{Now: now})
+	quarantine := func(name string) {
+		t.Helper()
+		if _, err := (Quarantine{Bucket: b}).Record(ctx, shaOf(name), "imap:pref-75/INBOX", "over a limit", "mime_depth"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quarantine("q1")
+	quarantine("q2")
+	quarantined := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recevable_quarantine_items"})
+	s := NewQueueStats(b, []string{"75", "92"}, QueueStatsOptions{Now: now, Quarantine: quarantined})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
 	if n := testutil.CollectAndCount(s); n != 0 {
@@ -89,10 +98,14 @@ func TestQueueStats(t *testing.T) {
 		}
 	}
 	check("first refresh", 0)
+	if got := testutil.ToFloat64(quarantined); got != 2 {
+		t.Errorf("recevable_quarantine_items = %v, want 2", got)
+	}
 
 	// The age counts up to the scrape; the counts wait for the next Refresh.
 	clock = t0.Add(time.Hour)
 	createDossier(t, d, "92", 200, StatusRecevable, clock.Add(-5*time.Minute))
+	quarantine("q3")
 	check("an hour later, not refreshed", time.Hour)
 
 	canceled, cancel := context.WithCancel(ctx)
@@ -108,6 +121,9 @@ func TestQueueStats(t *testing.T) {
 	counts["92"][StatusRecevable]++
 	oldest["92"][StatusRecevable] = 5*time.Minute - time.Hour // shifted by the hour below
 	check("refreshed", time.Hour)
+	if got := testutil.ToFloat64(quarantined); got != 3 {
+		t.Errorf("recevable_quarantine_items after the refresh = %v, want 3", got)
+	}
 }
 
 // TestQueueStatsMaxAge: with MaxAge, scrapes read the bucket themselves,

@@ -14,6 +14,7 @@ import (
 	"recevable/intake"
 	"recevable/storage"
 	"recevable/web"
+	"recevable/workers"
 )
 
 // The operator side of serve: what it exports besides the pipeline's and
@@ -26,9 +27,10 @@ import (
 //	recevable_imap_*{source}                          intake.IMAPMetrics
 //	recevable_queue_dossiers{site,status}             storage.QueueStats
 //	recevable_queue_oldest_age_seconds{site,status}   storage.QueueStats
+//	recevable_quarantine_items                        workers, and QueueStats
 //	recevable_storage_*{op,…}                         storage.Instrument (serve)
 //	recevable_intake_*, _dossiers_*, _stage_*,
-//	_source_*, _lease_held, _quarantine_items         workers.NewMetrics (serve)
+//	_source_*, _lease_held                            workers.NewMetrics
 //
 // Readiness, the failing ones named in the body of /readyz:
 //
@@ -54,15 +56,18 @@ const queueStatsMaxAge = 30 * time.Second
 
 // opsParts are the operator parts serve builds next to the pipeline.
 type opsParts struct {
-	cfg  *Config
-	imap *intake.IMAPMetrics
+	cfg     *Config
+	imap    *intake.IMAPMetrics
+	workers *workers.Metrics
 }
 
-// newOpsParts registers build info, the IMAP metrics and the queue
-// statistics of cfg's sites (read from bucket) on reg. The IMAP metrics go
-// into the sources' options (pipelineParts.IMAPMetrics).
+// newOpsParts registers build info, the workers' and the IMAP metrics and
+// the queue statistics of cfg's sites (read from bucket) on reg. The
+// workers' metrics go to the pipeline (pipelineParts.Metrics), the IMAP
+// ones into the sources' options (pipelineParts.IMAPMetrics).
 func newOpsParts(cfg *Config, bucket storage.Bucket, reg prometheus.Registerer, log zerolog.Logger) *opsParts {
 	registerBuildInfo(reg)
+	o := &opsParts{cfg: cfg, imap: intake.NewIMAPMetrics(reg), workers: workers.NewMetrics(reg)}
 	sites := make([]string, 0, len(cfg.Sites))
 	for _, s := range cfg.Sites {
 		sites = append(sites, s.ID)
@@ -72,8 +77,11 @@ func newOpsParts(cfg *Config, bucket storage.Bucket, reg prometheus.Registerer, 
 		OnError: func(err error) {
 			log.Warn().Err(err).Msg("queue statistics: cannot read the queue markers")
 		},
+		// The workers count the quarantine once a minute; a scrape
+		// counts it with the queues.
+		Quarantine: o.workers.QuarantineItems,
 	}))
-	return &opsParts{cfg: cfg, imap: intake.NewIMAPMetrics(reg)}
+	return o
 }
 
 // ready adds the failing operator checks ("sources", "config") to out.

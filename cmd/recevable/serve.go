@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *Config, hooks serveHooks, log zerolog.Logge
 	}
 	holder := workers.NewHolderID()
 	p, err := buildPipeline(ctx, cfg, pipelineParts{
-		Bucket: bucket, Assessor: assessor, Metrics: workers.NewMetrics(reg), Holder: holder, Logger: log,
+		Bucket: bucket, Assessor: assessor, Metrics: ops.workers, Holder: holder, Logger: log,
 		IMAPMetrics: ops.imap,
 	})
 	if err != nil {
