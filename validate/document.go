@@ -134,7 +134,10 @@ func (r *Result) add(p Problem) {
 // an error only when the check itself could not run (ctx ended, r failed to
 // read); everything wrong with the document is a Problem in the Result.
 // Third-party parsers run under Guard: a panic or an overrun of
-// lim.ParserTimeout becomes a problem, never a crash or a hang.
+// lim.ParserTimeout becomes a problem (and an entry of ParserFailures),
+// never a crash or a hang. Each guarded step has its own bound: a PDF is
+// read, then its text extracted, so the call takes at most about twice
+// lim.ParserTimeout.
 func CheckDocument(ctx context.Context, r io.ReaderAt, size int64, info DocInfo, lim Limits) (Result, error) {
 	lim = lim.withDefaults()
 	var res Result

@@ -25,8 +25,9 @@ var (
 )
 
 // GuardError reports that a guarded parser panicked or overran its bound.
-// It carries no document content beyond what the parser put in its panic
-// value; Stack is for operators' logs, never for the staff interface.
+// Op, Timeout and Stack are safe for the operators' log; Panic is the
+// parser's own message and may quote the input, so log it only shortened
+// and never where personal data must not go (STYLE.md, "Logs").
 type GuardError struct {
 	Op      string        // what was running: "pdf_read", "image_decode"…
 	Timeout bool          // true: the bound expired; false: a panic

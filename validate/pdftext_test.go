@@ -106,6 +106,13 @@ func TestExtractPDFText(t *testing.T) {
 		// A Type 1 font with no /Encoding uses StandardEncoding: 0x27 is ’.
 		{name: "StandardEncoding", data: fontPage("<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman >>", "BT /F1 12 Tf 72 720 Td (l'\\256n \\273) Tj ET"),
 			want: []string{"l’fin »"}},
+		// An embedded Type 1 program's own encoding (TeX fonts) is the base
+		// when the font dictionary names none.
+		{name: "Type 1 built-in encoding", data: fontPage("<< /Type /Font /Subtype /Type1 /BaseFont /ABCDEF+CMR10 /FontDescriptor 6 0 R >>",
+			"BT /F1 12 Tf 72 720 Td (\\001t\\002 \\003) Tj ET",
+			obj("<< /Type /FontDescriptor /FontName /ABCDEF+CMR10 /Flags 4 /FontFile 7 0 R >>"),
+			obj(rawStream("/Length1 200 /Length2 0 /Length3 0", "%!PS-AdobeFont-1.0: CMR10\n/Encoding 256 array\n0 1 255 {1 index exch /.notdef put} for\ndup 1 /eacute put\ndup 2 /eacute put\ndup 116 /t put\ndup 3 /germandbls put\nreadonly def\ncurrentdict end\ncurrentfile eexec\n\x00\x01binary"))),
+			want: []string{"été ß"}},
 		// A composite font with a 2-byte code space, bfchar, bfrange with a
 		// base and with an array (a ligature), e + combining acute (NFC).
 		{name: "Type0 ToUnicode", data: fontPage("<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H /DescendantFonts [7 0 R] /ToUnicode 6 0 R >>",
