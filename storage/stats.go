@@ -22,10 +22,11 @@ import (
 //	          0 when the queue is empty)
 //
 // Counting costs one List call per 1,000 markers (50,000 dossiers: 50
-// calls, 100 ms and more), so the bucket is read at most once per MaxAge:
-// a scrape finding the last reading older than that reads again (one
-// reading shared by the scrapes that arrive meanwhile), otherwise it is
-// served from the cache, the age counted up to the moment of the scrape.
+// calls, 100 ms and more), so a scrape never reads the bucket: Run reads it
+// every 30 s (or Refresh when called) and Collect serves the last reading,
+// the age counted up to the moment of the scrape. (Reading during a scrape
+// would also make the scrape inconsistent: the bucket operations it counts
+// and the gauges it sets would change while other collectors are read.)
 // Nothing is exported until a reading succeeds; after a failed one the
 // previous values stay.
 //
@@ -43,23 +44,13 @@ type QueueStats struct {
 
 	dossiers, oldest *prometheus.Desc
 
-	reading   sync.Mutex // one reading at a time
-	mu        sync.Mutex // guards snap and refreshed
-	snap      *queueSnapshot
-	refreshed time.Time
+	reading sync.Mutex // one reading at a time
+	mu      sync.Mutex // guards snap
+	snap    *queueSnapshot
 }
 
 // QueueStatsOptions configure NewQueueStats.
 type QueueStatsOptions struct {
-	// MaxAge is how old the cached reading may get before a scrape reads
-	// the bucket again; 0 means never (only Refresh reads it).
-	MaxAge time.Duration
-	// Timeout bounds a reading started by a scrape (default 10 s, the
-	// usual scrape timeout).
-	Timeout time.Duration
-	// OnError is told of a failed reading started by a scrape; nil: ignored
-	// (the previous values stay).
-	OnError func(error)
 	// Quarantine, when set, is set to the number of quarantine entries at
 	// each reading. It is recevable_quarantine_items, which the workers own
 	// and also count once a minute; counting here too keeps it as fresh as
@@ -89,9 +80,6 @@ func NewQueueStats(b Bucket, sites []string, o QueueStatsOptions) *QueueStats {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
-	}
 	return &QueueStats{
 		b: b, sites: sites, o: o,
 		dossiers: prometheus.NewDesc("recevable_queue_dossiers",
@@ -109,20 +97,8 @@ func (s *QueueStats) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.oldest
 }
 
-// Collect implements prometheus.Collector from the last reading, reading
-// again first if it is older than MaxAge.
+// Collect implements prometheus.Collector from the last reading.
 func (s *QueueStats) Collect(ch chan<- prometheus.Metric) {
-	if s.o.MaxAge > 0 && s.stale() {
-		s.reading.Lock()
-		if s.stale() { // not read meanwhile by a concurrent scrape
-			ctx, cancel := context.WithTimeout(context.Background(), s.o.Timeout)
-			if err := s.refresh(ctx); err != nil && s.o.OnError != nil {
-				s.o.OnError(err)
-			}
-			cancel()
-		}
-		s.reading.Unlock()
-	}
 	s.mu.Lock()
 	snap := s.snap
 	s.mu.Unlock()
@@ -144,35 +120,11 @@ func (s *QueueStats) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// stale reports whether the last reading is older than MaxAge (or missing).
-// A failed reading counts as one: a failing bucket is not hammered at
-// every scrape.
-func (s *QueueStats) stale() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refreshed.IsZero() || s.o.Now().Sub(s.refreshed) >= s.o.MaxAge
-}
-
 // Refresh reads every queue of every site now. On error the previous
 // values are kept.
 func (s *QueueStats) Refresh(ctx context.Context) error {
 	s.reading.Lock()
 	defer s.reading.Unlock()
-	return s.refresh(ctx)
-}
-
-func (s *QueueStats) refresh(ctx context.Context) error {
-	err := s.read(ctx)
-	if err != nil {
-		s.mu.Lock()
-		s.refreshed = s.o.Now()
-		s.mu.Unlock()
-	}
-	return err
-}
-
-// read reads the bucket and replaces the snapshot.
-func (s *QueueStats) read(ctx context.Context) error {
 	q := Queue{Bucket: s.b}
 	snap := &queueSnapshot{counts: map[string]map[Status]int{}, oldestAt: map[string]map[Status]time.Time{}}
 	quarantined := 0
@@ -203,7 +155,7 @@ func (s *QueueStats) read(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	s.snap, s.refreshed = snap, s.o.Now()
+	s.snap = snap
 	s.mu.Unlock()
 	if s.o.Quarantine != nil {
 		s.o.Quarantine.Set(float64(quarantined))
@@ -233,4 +185,25 @@ func (s *QueueStats) oldestWaiting(ctx context.Context, site string, st Status) 
 		}
 	}
 	return entries[0].ReceivedAt, nil
+}
+
+// Run reads at once and then every interval (30 s when not positive) until
+// ctx ends. A failed reading is passed to onError (which may be nil) and
+// tried again at the next tick.
+func (s *QueueStats) Run(ctx context.Context, every time.Duration, onError func(error)) {
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,36 +128,48 @@ func TestQueueStats(t *testing.T) {
 	}
 }
 
-// TestQueueStatsMaxAge: with MaxAge, scrapes read the bucket themselves,
-// at most once per MaxAge.
-func TestQueueStatsMaxAge(t *testing.T) {
+// TestQueueStatsRun: Run reads at once, then at each tick, and stops with
+// its context; a failing bucket is reported to onError and exports nothing.
+func TestQueueStatsRun(t *testing.T) {
 	b := newTestFS(t)
-	d := Dossiers{Bucket: b}
-	clock := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
-	s := NewQueueStats(b, []string{"75"}, QueueStatsOptions{
-		MaxAge: 30 * time.Second, Now: func() time.Time { return clock },
-	})
+	createDossier(t, Dossiers{Bucket: b}, "75", 1, StatusRecevable, time.Now().Add(-time.Hour))
+	s := NewQueueStats(b, []string{"75"}, QueueStatsOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, time.Hour, func(err error) { t.Errorf("onError(%v) on a healthy bucket", err) }); close(ran) }()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
-	count := func() float64 {
-		t.Helper()
-		return gaugeValue(t, reg, "recevable_queue_dossiers", "75", StatusRecevable)
+	for end := time.Now().Add(20 * time.Second); testutil.CollectAndCount(s) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("Run did not read the bucket at once")
+		}
 	}
-	createDossier(t, d, "75", 1, StatusRecevable, clock.Add(-time.Hour))
-	if got := count(); got != 1 {
-		t.Fatalf("first scrape: %v dossiers, want 1 (read at once)", got)
+	if got := gaugeValue(t, reg, "recevable_queue_dossiers", "75", StatusRecevable); got != 1 {
+		t.Errorf("after the first reading: %v dossiers, want 1", got)
 	}
-	createDossier(t, d, "75", 2, StatusRecevable, clock.Add(-time.Minute))
-	clock = clock.Add(29 * time.Second)
-	if got := count(); got != 1 {
-		t.Errorf("scrape 29 s later: %v dossiers, want 1 (cached)", got)
+	cancel()
+	<-ran
+
+	// Nothing listens on this S3 endpoint: the reading fails.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	clock = clock.Add(time.Second)
-	if got := count(); got != 2 {
-		t.Errorf("scrape 30 s later: %v dossiers, want 2 (read again)", got)
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	s3, err := NewS3(context.Background(), S3Options{Endpoint: dead, Bucket: "recevable", PathStyle: true, AccessKey: "k", SecretKey: "s", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := gaugeValue(t, reg, "recevable_queue_oldest_age_seconds", "75", StatusRecevable); got != (time.Hour + 30*time.Second).Seconds() {
-		t.Errorf("oldest age = %v s, want %v", got, (time.Hour + 30*time.Second).Seconds())
+	failing := NewQueueStats(s3, []string{"75"}, QueueStatsOptions{})
+	ctx, cancel = context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go failing.Run(ctx, time.Hour, func(err error) { errs <- err; cancel() })
+	if err := <-errs; err == nil || !strings.Contains(err.Error(), "queue stats") {
+		t.Errorf("onError(%v), want the failed reading", err)
+	}
+	if n := testutil.CollectAndCount(failing); n != 0 {
+		t.Errorf("%d series exported after a failed first reading, want 0", n)
 	}
 }
 

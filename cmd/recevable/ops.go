@@ -51,8 +51,9 @@ import (
 // the alert RecevableSourcePollFailing waits (deploy/prometheus/alerts.yaml).
 const sourceBudget = 10 * time.Minute
 
-// queueStatsMaxAge is how often at most a scrape counts the queue markers.
-const queueStatsMaxAge = 30 * time.Second
+// queueStatsEvery is how often the queue markers and the quarantine are
+// counted (storage.QueueStats).
+const queueStatsEvery = 30 * time.Second
 
 // opsParts are the operator parts serve builds next to the pipeline.
 type opsParts struct {
@@ -62,25 +63,24 @@ type opsParts struct {
 }
 
 // newOpsParts registers build info, the workers' and the IMAP metrics and
-// the queue statistics of cfg's sites (read from bucket) on reg. The
-// workers' metrics go to the pipeline (pipelineParts.Metrics), the IMAP
-// ones into the sources' options (pipelineParts.IMAPMetrics).
-func newOpsParts(cfg *Config, bucket storage.Bucket, reg prometheus.Registerer, log zerolog.Logger) *opsParts {
+// the queue statistics of cfg's sites on reg, and reads the statistics from
+// bucket until ctx ends. The workers' metrics go to the pipeline
+// (pipelineParts.Metrics), the IMAP ones into the sources' options
+// (pipelineParts.IMAPMetrics).
+func newOpsParts(ctx context.Context, cfg *Config, bucket storage.Bucket, reg prometheus.Registerer, log zerolog.Logger) *opsParts {
 	registerBuildInfo(reg)
 	o := &opsParts{cfg: cfg, imap: intake.NewIMAPMetrics(reg), workers: workers.NewMetrics(reg)}
 	sites := make([]string, 0, len(cfg.Sites))
 	for _, s := range cfg.Sites {
 		sites = append(sites, s.ID)
 	}
-	reg.MustRegister(storage.NewQueueStats(bucket, sites, storage.QueueStatsOptions{
-		MaxAge: queueStatsMaxAge,
-		OnError: func(err error) {
-			log.Warn().Err(err).Msg("queue statistics: cannot read the queue markers")
-		},
-		// The workers count the quarantine once a minute; a scrape
-		// counts it with the queues.
-		Quarantine: o.workers.QuarantineItems,
-	}))
+	// The workers count the quarantine once a minute; count it with the
+	// queues too.
+	stats := storage.NewQueueStats(bucket, sites, storage.QueueStatsOptions{Quarantine: o.workers.QuarantineItems})
+	reg.MustRegister(stats)
+	go stats.Run(ctx, queueStatsEvery, func(err error) {
+		log.Warn().Err(err).Msg("queue statistics: cannot read the queues, will try again")
+	})
 	return o
 }
 

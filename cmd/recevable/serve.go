@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg *Config, hooks serveHooks, log zerolog.Logge
 		return fail("bucket", err)
 	}
 	bucket := storage.Instrument(raw, storage.NewMetrics(reg))
-	ops := newOpsParts(cfg, bucket, reg, log) // ops.go: build info, IMAP and queue metrics, readiness
+	ops := newOpsParts(ctx, cfg, bucket, reg, log) // ops.go: build info, IMAP and queue metrics, readiness
 	if hooks.Assessor == nil {
 		return fail("evidence search", errors.New("no Assessor hook: this binary cannot verify evidence"))
 	}
