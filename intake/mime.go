@@ -73,6 +73,10 @@ type Envelope struct {
 	Subject string
 	// From is the first address of the From field (local@domain).
 	From string
+	// FromName is the display name of that address, RFC 2047 decoded; empty
+	// when there is none. The evidence search compares it with the name an
+	// invitation was issued to.
+	FromName string
 	// MessageID as written, angle brackets included.
 	MessageID string
 	// Date of the Date field; zero when absent or unreadable.

@@ -170,9 +170,9 @@ func fix8bit(s string) string {
 func envelopeOf(h *header) *Envelope {
 	e := &Envelope{
 		Subject:   pyStrip(decodeWords(h.text("Subject"))),
-		From:      firstAddress(h.text("From")),
 		MessageID: strings.TrimSpace(h.text("Message-Id")),
 	}
+	e.FromName, e.From = firstAddress(h.text("From"))
 	if d := strings.TrimSpace(h.text("Date")); d != "" {
 		if t, err := mail.ParseDate(d); err == nil {
 			e.Date = t
@@ -186,11 +186,12 @@ const maxAddressField = 16 << 10
 
 var angleAddr = regexp.MustCompile(`<\s*([^<>\s@]+@[^<>\s]+)\s*>`)
 
-// firstAddress returns the first addr-spec of an address list (RFC 5322
-// §3.4), or of the first <angle-addr> when the list does not parse.
-func firstAddress(v string) string {
+// firstAddress returns the display name and the first addr-spec of an
+// address list (RFC 5322 §3.4), or of the first <angle-addr> when the list
+// does not parse (then without a name).
+func firstAddress(v string) (name, addr string) {
 	if strings.TrimSpace(v) == "" {
-		return ""
+		return "", ""
 	}
 	if len(v) > maxAddressField {
 		v = v[:maxAddressField] // the first address is near the start
@@ -198,21 +199,21 @@ func firstAddress(v string) string {
 	if list, err := gomail.ParseAddressList(v); err == nil {
 		for _, a := range list {
 			if a.Address != "" {
-				return a.Address
+				return strings.TrimSpace(a.Name), a.Address
 			}
 		}
 	}
 	if m := angleAddr.FindStringSubmatch(v); m != nil {
-		return m[1]
+		return "", m[1]
 	}
 	words := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 	for _, f := range words {
 		if strings.Contains(f, "@") {
-			return strings.Trim(f, "<>\"'")
+			return "", strings.Trim(f, "<>\"'")
 		}
 	}
 	if len(words) == 1 {
-		return strings.Trim(words[0], "<>") // a bare local part ("From: me")
+		return "", strings.Trim(words[0], "<>") // a bare local part ("From: me")
 	}
-	return ""
+	return "", ""
 }

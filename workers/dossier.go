@@ -133,7 +133,7 @@ func (p *Pipeline) manifest(j *job, u *unit, number string, docs []storage.Docum
 		Linked:     uniq(append(slices.Clone(as.Linked), linked...)),
 	}
 	if u.env.From != "" {
-		m.Sender = &storage.Party{Email: u.env.From}
+		m.Sender = &storage.Party{Name: u.env.FromName, Email: u.env.From}
 	}
 	m.History = append(m.History, storage.HistoryEntry{At: now, Actor: actor, Action: "received", Detail: "source " + j.meta.Source})
 	if len(u.notes) > 0 {

@@ -360,7 +360,7 @@ const maxText = 1 << 20
 func (pl *Pipeline) submission(j *job, u *unit, number string) (*validate.Submission, error) {
 	s := &validate.Submission{
 		Site: j.site.ID, Channel: j.channel, ReceivedAt: u.received(j),
-		Subject: u.env.Subject, Sender: storage.Party{Email: u.env.From},
+		Subject: u.env.Subject, Sender: storage.Party{Name: u.env.FromName, Email: u.env.From},
 		Dossier: number,
 	}
 	if u.sender != nil {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,7 +172,7 @@ func checkEmail(ctx context.Context, c *Config, path, dir string) (*validate.Sub
 	}
 	s := &validate.Submission{
 		Channel: storage.ChannelEmail, ReceivedAt: msg.Date, Subject: msg.Subject,
-		Sender: storage.Party{Email: msg.From, Name: fromDisplayName(path)},
+		Sender: storage.Party{Email: msg.From, Name: msg.FromName},
 	}
 	if s.ReceivedAt.IsZero() {
 		s.ReceivedAt = time.Now()
@@ -208,25 +207,6 @@ func checkEmail(ctx context.Context, c *Config, path, dir string) (*validate.Sub
 		}
 	}
 	return s, nil
-}
-
-// fromDisplayName reads the display name of the From field, "" when there
-// is none or it cannot be read.
-func fromDisplayName(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	m, err := mail.ReadMessage(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return ""
-	}
-	a, err := mail.ParseAddress(m.Header.Get("From"))
-	if err != nil {
-		return ""
-	}
-	return a.Name
 }
 
 // checkLetter takes a file as one scanned letter.
