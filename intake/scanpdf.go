@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -199,6 +200,12 @@ func OpenScan(ctx context.Context, r io.Reader, lim ScanLimits) (*Scan, error) {
 		return struct{}{}, s.indexPagesLocked()
 	}); err != nil {
 		return nil, scanError("open scan", err)
+	}
+	if s.lazyBytes() >= gcAfterBytes {
+		// pdfcpu held the whole file; what was let go is garbage of that
+		// size, which the collector's pacing would otherwise let the page
+		// decoding double before collecting it.
+		runtime.GC()
 	}
 	ok = true
 	return s, nil

@@ -16,6 +16,18 @@ import (
 // lazyMinBytes: smaller image streams stay in memory (not worth a read).
 const lazyMinBytes = 64 << 10
 
+// gcAfterBytes: OpenScan collects garbage when it let go of this much.
+const gcAfterBytes = 64 << 20
+
+// lazyBytes is the size of the image streams let go.
+func (s *Scan) lazyBytes() int64 {
+	var n int64
+	for _, l := range s.lazy {
+		n += int64(l.n)
+	}
+	return n
+}
+
 // streamLoc is where an image stream's encoded bytes are in the file.
 type streamLoc struct {
 	off int64
