@@ -23,6 +23,7 @@ func commands() map[string]command {
 	return map[string]command{
 		// Each subcommand lives in a file of its own, named for it.
 		"config":     {"describe or check a configuration file", runConfig},
+		"demo":       {"run everything on this machine with sample submissions (start here)", runDemo},
 		"extract":    {"list the documents of email messages (.eml)", runExtract},
 		"keys":       {"generate, list or retire the keys signing invitations", runKeys},
 		"invitation": {"issue, print, revoke, show or list invitations (art. 4)", runInvitation},
