@@ -199,6 +199,14 @@ func TestServeMetrics(t *testing.T) {
 		t.Errorf("%v puts and %v copies succeeded, but the bucket holds %d objects", puts, copies, objects)
 	}
 
+	// The other endpoints of the ops listener.
+	if got := httpGet(t, "http://"+addr+"/healthz"); got != "ok\n" {
+		t.Errorf("/healthz = %q", got)
+	}
+	if got := httpGet(t, "http://"+addr+"/readyz"); strings.TrimSpace(got) != `{"ready":true}` {
+		t.Errorf("/readyz = %s", got)
+	}
+
 	// The first message again, byte for byte: a duplicate, no new dossier,
 	// fetched and stored (found) but not parsed again.
 	srv.Append(t, "INBOX", first)
