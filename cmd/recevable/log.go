@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -37,11 +38,22 @@ func newLogger(c LogConfig, format string, w io.Writer) (zerolog.Logger, error) 
 	switch format {
 	case "json", "":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("log format %q: want json or console", format)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a character device (a terminal): colours
+// only there, not in a file or a journal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // buildVersion is the version the binary reports: the one given with -X,
@@ -57,13 +69,13 @@ func buildVersion() string {
 	return "dev"
 }
 
-// registerBuildInfo exports recevable_build_info{version} = 1, which the
-// dashboard counts by version during a rollout.
-func registerBuildInfo(reg prometheus.Registerer) {
+// registerBuildInfo exports recevable_build_info{version} = 1 (v is
+// buildVersion()), which the dashboard counts by version during a rollout.
+func registerBuildInfo(reg prometheus.Registerer, v string) {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "recevable_build_info",
 		Help: "1, labelled with the version of the running binary.",
 	}, []string{"version"})
 	reg.MustRegister(g)
-	g.WithLabelValues(buildVersion()).Set(1)
+	g.WithLabelValues(v).Set(1)
 }

@@ -146,6 +146,16 @@ func TestServeMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v (exported: %v), want %v", w.name, w.labels, got, ok, w.value)
 		}
 	}
+	// Code and catalogue agree: whatever is exported is catalogued, with
+	// its labels and values; every catalogued series is there, but those
+	// that wait for an event this script does not cause.
+	cat := catalogue(t)
+	checkCatalogue(t, f, cat)
+	for name, c := range cat {
+		if _, ok := f[name]; !ok && c.typ != "external" && name != "recevable_source_poll_failures_total" {
+			t.Errorf("%s (deploy/metrics.txt) is not exported", name)
+		}
+	}
 	if n := f.sum("recevable_intake_items_total", map[string]string{"result": "retried"}); n != 0 {
 		t.Errorf("%v items retried, want 0", n)
 	}

@@ -68,7 +68,7 @@ type opsParts struct {
 // (pipelineParts.Metrics), the IMAP ones into the sources' options
 // (pipelineParts.IMAPMetrics).
 func newOpsParts(ctx context.Context, cfg *Config, bucket storage.Bucket, reg prometheus.Registerer, log zerolog.Logger) *opsParts {
-	registerBuildInfo(reg)
+	registerBuildInfo(reg, buildVersion())
 	o := &opsParts{cfg: cfg, imap: intake.NewIMAPMetrics(reg), workers: workers.NewMetrics(reg)}
 	sites := make([]string, 0, len(cfg.Sites))
 	for _, s := range cfg.Sites {

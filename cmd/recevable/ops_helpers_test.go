@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +179,85 @@ func manifests(t testing.TB, b storage.Bucket) []*storage.Manifest {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// catalogued is one metric of deploy/metrics.txt: its type and its labels,
+// each with its allowed values (nil: any).
+type catalogued struct {
+	typ    string
+	labels map[string][]string
+}
+
+// catalogue reads deploy/metrics.txt, the contract with the dashboard and
+// the alerts.
+func catalogue(t testing.TB) map[string]catalogued {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "deploy", "metrics.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]catalogued{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		c := catalogued{typ: fields[1], labels: map[string][]string{}}
+		for _, l := range fields[2:] {
+			name, values, ok := strings.Cut(l, "=")
+			c.labels[name] = nil
+			if ok {
+				c.labels[name] = strings.Split(values, "|")
+			}
+		}
+		out[fields[0]] = c
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkCatalogue reports every recevable_* series of f that the catalogue
+// does not allow: unknown name, other type, other labels, a value not
+// listed.
+func checkCatalogue(t testing.TB, f families, cat map[string]catalogued) {
+	t.Helper()
+	for name, mf := range f {
+		if !strings.HasPrefix(name, "recevable_") {
+			continue
+		}
+		c, ok := cat[name]
+		if !ok {
+			t.Errorf("%s is exported but not in deploy/metrics.txt", name)
+			continue
+		}
+		if typ := strings.ToLower(mf.GetType().String()); typ != c.typ {
+			t.Errorf("%s is a %s, the catalogue says %s", name, typ, c.typ)
+		}
+		for _, m := range mf.GetMetric() {
+			got := labelsOf(m)
+			if len(got) != len(c.labels) {
+				t.Errorf("%s%v: labels differ from the catalogue's %v", name, got, c.labels)
+				continue
+			}
+			for l, v := range got {
+				allowed, ok := c.labels[l]
+				if !ok || (allowed != nil && !slicesContains(allowed, v)) {
+					t.Errorf("%s{%s=%q}: not allowed by the catalogue (%v)", name, l, v, allowed)
+				}
+			}
+		}
+	}
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
 }
