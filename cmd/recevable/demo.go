@@ -137,7 +137,7 @@ func (d *demo) run(ctx context.Context) error {
 		}
 	}
 	site.SigningKeyFile = keys.InvitationsFile
-	invs, issued, err := demoInvitationsOf(ctx, reg, &site, keys.Invitations, now)
+	invs, issued, err := demoInvitationsOf(ctx, bucket, reg, &site, keys.Invitations, now)
 	if err != nil {
 		return fmt.Errorf("invitations: %w", err)
 	}

@@ -336,10 +336,14 @@ func demoMail(m demoMessage) []byte {
 	return b.Bytes()
 }
 
-// frenchDate writes a day as French prose does: "3 mars 2026".
+// frenchDate writes a day as French prose does: "3 mars 2026", "1er avril 2026".
 func frenchDate(t time.Time) string {
 	months := [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
-	return fmt.Sprintf("%d %s %d", t.Day(), months[t.Month()-1], t.Year())
+	day := fmt.Sprint(t.Day())
+	if t.Day() == 1 {
+		day = "1er"
+	}
+	return fmt.Sprintf("%s %s %d", day, months[t.Month()-1], t.Year())
 }
 
 func shortHash(s string) string {

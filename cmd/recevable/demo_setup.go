@@ -129,10 +129,15 @@ func loadDemoKeys(d demoDirs, now time.Time) (demoKeys, error) {
 
 // demoInvitationsOf finds the demo's invitations in the registry, issuing
 // (and revoking) those missing. issued is set when one was made now.
-func demoInvitationsOf(ctx context.Context, reg *validate.Registry, site *Site, key validate.SigningKey, now time.Time) (inv demoInvitations, issued bool, err error) {
+func demoInvitationsOf(ctx context.Context, b storage.Bucket, reg *validate.Registry, site *Site, key validate.SigningKey, now time.Time) (inv demoInvitations, issued bool, err error) {
 	existing, err := reg.List(ctx, site.ID)
 	if err != nil {
 		return inv, false, err
+	}
+	// As `recevable invitation issue|revoke` do, every change is audited.
+	audit := func(action, ref string) error {
+		_, err := (storage.Audit{Bucket: b}).Append(ctx, storage.AuditEvent{Who: demoIssuer, Action: action, Detail: ref})
+		return err
 	}
 	find := func(p demoPerson) (validate.Invitation, error) {
 		for _, i := range existing {
@@ -141,10 +146,14 @@ func demoInvitationsOf(ctx context.Context, reg *validate.Registry, site *Site, 
 			}
 		}
 		issued = true
-		return reg.Issue(ctx, validate.IssueRequest{
+		i, err := reg.Issue(ctx, validate.IssueRequest{
 			Site: site.ID, Department: site.Departments[0], Name: p.Name, Email: p.Email, PostalAddress: p.Address,
 			IssuedBy: demoIssuer, Now: now, ExpiresOn: validate.CivilDay(now).AddDate(0, 0, site.InvitationValidDays),
 		}, key)
+		if err != nil {
+			return i, err
+		}
+		return i, audit("invitation.issue", i.Reference)
 	}
 	if inv.Email, err = find(demoPeople.Email); err != nil {
 		return inv, false, err
@@ -163,6 +172,9 @@ func demoInvitationsOf(ctx context.Context, reg *validate.Registry, site *Site, 
 		// Revoked before the email presenting it arrives: the registry proves
 		// it false (arrêté 2023-08-01 art. 4; validate/invitation_verify.go).
 		if inv.Revoked, err = reg.Revoke(ctx, site.ID, ref, demoIssuer, "lettre envoyée à une adresse erronée (démonstration)", now); err != nil {
+			return inv, false, err
+		}
+		if err := audit("invitation.revoke", inv.Revoked.Reference); err != nil {
 			return inv, false, err
 		}
 	}
