@@ -94,7 +94,7 @@ func (s *Server) apiDossierList(w http.ResponseWriter, r *http.Request, sess *se
 	out := apiQueueList{Site: site, Query: strings.TrimSpace(q.Get("q")), Items: []apiQueueItem{}}
 	var entries []*indexEntry
 	if out.Query != "" {
-		found, number, err := s.searchQueue(ctx, sess, site, out.Query)
+		found, number, err := s.searchQueue(ctx, sess, site, out.Query, limit)
 		if err != nil {
 			s.storageFailed(w, r, sess, err)
 			return
@@ -106,9 +106,10 @@ func (s *Server) apiDossierList(w http.ResponseWriter, r *http.Request, sess *se
 				return
 			}
 			e := &indexEntry{cursor: markerCursor(m), number: m.Number, status: m.Status, received: m.ReceivedAt}
-			found.entries = []*indexEntry{e}
+			found.entries, found.total = []*indexEntry{e}, 1
 		}
-		entries, out.More, out.Partial, out.Total = found.entries, found.more, found.partial, len(found.entries)
+		entries, out.Partial, out.Total = found.entries, found.partial, found.total
+		out.More = found.total > len(found.entries)
 	} else {
 		out.Status = storage.Status(q.Get("status"))
 		if storage.CheckStatus(out.Status) != nil {

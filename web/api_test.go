@@ -57,7 +57,7 @@ func TestAPIWorkflow(t *testing.T) {
 	}{
 		{"take", nil, http.StatusOK, func(m *storage.Manifest) string { return m.AssignedTo }},
 		{"hand-over", apiActionRequest{ANEF: "7501-2026-1"}, http.StatusUnprocessableEntity, nil}, // not yet recevable
-		{"confirm-admissible", apiActionRequest{}, http.StatusUnprocessableEntity, nil},              // what was checked?
+		{"confirm-admissible", apiActionRequest{}, http.StatusUnprocessableEntity, nil},           // what was checked?
 		{"confirm-admissible", apiActionRequest{Comment: "Appel au CCC : ticket confirmé."}, http.StatusOK, func(m *storage.Manifest) string { return string(m.Status) }},
 		{"request-pieces", apiActionRequest{Pieces: []string{"Passeport"}, Deadline: time.Now().AddDate(0, 0, -1).Format("2006-01-02")}, http.StatusUnprocessableEntity, nil},
 		{"hand-over", apiActionRequest{ANEF: "x"}, http.StatusUnprocessableEntity, nil},
@@ -283,16 +283,22 @@ func cursorOf(t *testing.T, f *fixture, number string) string {
 	return markerCursor(m)
 }
 
+// namedFile is one file of an upload, in order.
+type namedFile struct {
+	name string
+	data []byte
+}
+
 // multipartLetter builds an upload.
-func multipartLetter(t *testing.T, fields map[string]string, files map[string][]byte) (*bytes.Buffer, string) {
+func multipartLetter(t *testing.T, fields map[string]string, files []namedFile) (*bytes.Buffer, string) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	for name, data := range files {
-		fw, err := w.CreateFormFile("files", name)
+	for _, f := range files {
+		fw, err := w.CreateFormFile("files", f.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fw.Write(data)
+		fw.Write(f.data)
 	}
 	for k, v := range fields {
 		w.WriteField(k, v)
@@ -310,18 +316,18 @@ func TestAPICourrier(t *testing.T) {
 	tests := []struct {
 		name   string
 		fields map[string]string
-		files  map[string][]byte
+		files  []namedFile
 		status int
 	}{
 		{"letter", map[string]string{"received": today.Format("2006-01-02"), "postmark": today.AddDate(0, 0, -2).Format("2006-01-02"),
 			"registered": "1A 123 456 7890 1", "sender_name": "Ivan Petrov"},
-			map[string][]byte{"page1.pdf": testPDF(t), "page2.jpg": jpeg}, http.StatusCreated},
+			[]namedFile{{"page1.pdf", testPDF(t)}, {"page2.jpg", jpeg}}, http.StatusCreated},
 		{"no file", map[string]string{"received": today.Format("2006-01-02")}, nil, http.StatusUnprocessableEntity},
-		{"text file", map[string]string{"received": today.Format("2006-01-02")}, map[string][]byte{"lettre.pdf": []byte("<html>not a scan</html>")}, http.StatusUnprocessableEntity},
+		{"text file", map[string]string{"received": today.Format("2006-01-02")}, []namedFile{{"lettre.pdf", []byte("<html>not a scan</html>")}}, http.StatusUnprocessableEntity},
 		{"postmark after receipt", map[string]string{"received": today.AddDate(0, 0, -3).Format("2006-01-02"), "postmark": today.Format("2006-01-02")},
-			map[string][]byte{"a.pdf": testPDF(t)}, http.StatusUnprocessableEntity},
-		{"received tomorrow", map[string]string{"received": today.AddDate(0, 0, 1).Format("2006-01-02")}, map[string][]byte{"a.pdf": testPDF(t)}, http.StatusUnprocessableEntity},
-		{"no receipt date", map[string]string{}, map[string][]byte{"a.pdf": testPDF(t)}, http.StatusUnprocessableEntity},
+			[]namedFile{{"a.pdf", testPDF(t)}}, http.StatusUnprocessableEntity},
+		{"received tomorrow", map[string]string{"received": today.AddDate(0, 0, 1).Format("2006-01-02")}, []namedFile{{"a.pdf", testPDF(t)}}, http.StatusUnprocessableEntity},
+		{"no receipt date", map[string]string{}, []namedFile{{"a.pdf", testPDF(t)}}, http.StatusUnprocessableEntity},
 	}
 	for _, tc := range tests {
 		body, ctype := multipartLetter(t, tc.fields, tc.files)
@@ -348,7 +354,7 @@ func TestAPICourrier(t *testing.T) {
 	}
 	// Without a wired intake the service says so.
 	g := newFixture(t, func(o *Options) { o.Mailroom = nil })
-	body, ctype := multipartLetter(t, map[string]string{"received": today.Format("2006-01-02")}, map[string][]byte{"a.pdf": testPDF(t)})
+	body, ctype := multipartLetter(t, map[string]string{"received": today.Format("2006-01-02")}, []namedFile{{"a.pdf", testPDF(t)}})
 	if resp, _ := g.login("courrier1").do(t, http.MethodPost, "/api/courrier", body, http.Header{"Content-Type": {ctype}}); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("no mailroom intake: %s, want 503", resp.Status)
 	}

@@ -2,9 +2,9 @@ package web
 
 import (
 	"errors"
-	"slices"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,21 +19,21 @@ const maxAuditDays = 31
 
 // auditQuery is a filter of the audit log.
 type auditQuery struct {
-	From, To       time.Time // days, in the display time zone; To inclusive
-	Who, Dossier   string
-	Action         string
-	After          string // key of the last event of the previous page
+	From, To     time.Time // days, in the display time zone; To inclusive
+	Who, Dossier string
+	Action       string
+	After        string // key of the last event of the previous page
 }
 
 // auditView is the data of the audit page.
 type auditView struct {
-	Q        auditQuery
-	FromDay  string
-	ToDay    string
-	Events   []storage.AuditEvent
-	NextURL  string
-	Actions  []string
-	Error    string
+	Q       auditQuery
+	FromDay string
+	ToDay   string
+	Events  []storage.AuditEvent
+	NextURL string
+	Actions []string
+	Error   string
 }
 
 var errAuditStop = errors.New("page full")

@@ -105,7 +105,7 @@ func (s *Server) dossierList(w http.ResponseWriter, r *http.Request, sess *sessi
 
 	var entries []*indexEntry
 	if v.Query != "" {
-		found, redirect, err := s.searchQueue(ctx, sess, site, v.Query)
+		found, redirect, err := s.searchQueue(ctx, sess, site, v.Query, pageSize)
 		if err != nil {
 			s.storageFailed(w, r, sess, err)
 			return
@@ -114,8 +114,9 @@ func (s *Server) dossierList(w http.ResponseWriter, r *http.Request, sess *sessi
 			http.Redirect(w, r, "/dossiers/"+url.PathEscape(redirect), http.StatusSeeOther)
 			return
 		}
-		entries, v.SearchMore, v.Partial = found.entries, found.more, found.partial
-		v.Search, v.Total, v.From, v.To = true, len(entries), 1, len(entries)
+		entries, v.Partial = found.entries, found.partial
+		v.Search, v.Total, v.From, v.To = true, found.total, 1, len(entries)
+		v.SearchMore = found.total > len(entries)
 	} else {
 		v.Status = storage.Status(q.Get("statut"))
 		if storage.CheckStatus(v.Status) != nil {
@@ -178,17 +179,19 @@ func queueURL(site string, st storage.Status, ch storage.Channel, dir, cursor st
 	return "/dossiers?" + q.Encode()
 }
 
-// searchResult is what a queue search found.
+// searchResult is what a queue search found: the first entries, how many
+// match in all.
 type searchResult struct {
-	entries        []*indexEntry
-	more, partial  bool
+	entries []*indexEntry
+	total   int
+	partial bool
 }
 
 // searchQueue interprets a query: a registration number opens the dossier
 // (redirect), an invitation reference finds the dossiers that presented it
 // (index and registry), anything else is matched against numbers, names
 // and emails. The search is audited by kind, not by its text (a name).
-func (s *Server) searchQueue(ctx context.Context, sess *session, site, query string) (searchResult, string, error) {
+func (s *Server) searchQueue(ctx context.Context, sess *session, site, query string, limit int) (searchResult, string, error) {
 	if nsite, _, _, err := storage.ParseNumber(strings.ToLower(query)); err == nil && sess.Sees(nsite) {
 		number := strings.ToLower(query)
 		if _, _, err := s.dossiers.Get(ctx, number); err == nil {
@@ -214,7 +217,7 @@ func (s *Server) searchQueue(ctx context.Context, sess *session, site, query str
 		}
 	}
 	s.record(ctx, sess.ID, "dossier.search", "", kind)
-	found, more, partial := s.index.search(site, needle)
+	found, total, partial := s.index.search(site, needle, limit)
 	for _, n := range fromRegistry {
 		if slices.ContainsFunc(found, func(e *indexEntry) bool { return e.number == n }) {
 			continue
@@ -226,8 +229,9 @@ func (s *Server) searchQueue(ctx context.Context, sess *session, site, query str
 		e := &indexEntry{cursor: markerCursor(m), number: m.Number, status: m.Status, received: m.ReceivedAt}
 		e.sum.Store(summarize(m))
 		found = append(found, e)
+		total++
 	}
-	return searchResult{entries: found, more: more, partial: partial}, "", nil
+	return searchResult{entries: found, total: total, partial: partial}, "", nil
 }
 
 // loadRows reads the manifests of a page's entries, eight at a time, and

@@ -35,15 +35,15 @@ func invitationState(inv validate.Invitation, now time.Time, loc *time.Location)
 
 // invitationListView is the data of the invitations page.
 type invitationListView struct {
-	Sites   []Site
-	Site    string
-	State   string
-	Query   string
-	Rows    []invitationRow
-	Total   int
-	Page    int
-	PrevURL string
-	NextURL string
+	Sites    []Site
+	Site     string
+	State    string
+	Query    string
+	Rows     []invitationRow
+	Total    int
+	Page     int
+	PrevURL  string
+	NextURL  string
 	CanIssue bool
 }
 

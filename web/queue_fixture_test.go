@@ -23,7 +23,7 @@ var fixtureNames = []string{
 func realisticSpec(i int, now time.Time) dossierSpec {
 	name := fixtureNames[i%len(fixtureNames)]
 	d := dossierSpec{Seq: i + 1, Received: now.Add(-time.Duration(i*97+30) * time.Minute),
-		Sender: &storage.Party{Name: name, Email: fmt.Sprintf("demandeur%d@example.org", i+1)},
+		Sender:  &storage.Party{Name: name, Email: fmt.Sprintf("demandeur%d@example.org", i+1)},
 		Subject: "Demande de titre de séjour — dépôt par courriel"}
 	switch i % 10 {
 	case 0, 1, 2, 3:

@@ -75,6 +75,11 @@ type summary struct {
 type siteIndex struct {
 	built time.Time
 	lists map[storage.Status][]*indexEntry
+	// version changes with every change of the lists or summaries; counts
+	// are kept for the version they were computed at.
+	version uint64
+	counted *queueCounts
+	countAt uint64
 }
 
 // localChange is an action of this process, replayed over a refresh that
@@ -194,7 +199,9 @@ func (x *queueIndex) listMarkers(ctx context.Context, site string) error {
 		var list []*indexEntry
 		after := ""
 		for {
-			page, next, err := q.Page(ctx, site, st, after, 1000)
+			// Large pages: the filesystem bucket reads a directory once per
+			// page (S3 caps pages at 1,000 anyway).
+			page, next, err := q.Page(ctx, site, st, after, 10000)
 			if err != nil {
 				return fmt.Errorf("index %s/%s: %w", site, st, err)
 			}
@@ -275,6 +282,11 @@ func (x *queueIndex) fillSummaries(ctx context.Context, site string) error {
 	}
 	close(work)
 	wg.Wait()
+	x.mu.Lock()
+	if si := x.sites[site]; si != nil {
+		si.version++
+	}
+	x.mu.Unlock()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return fmt.Errorf("index %s summaries: %w", site, err)
 	}
@@ -297,6 +309,7 @@ func (x *queueIndex) apply(m *storage.Manifest) {
 }
 
 func (si *siteIndex) apply(m *storage.Manifest, sum *summary) {
+	si.version++
 	for st, l := range si.lists {
 		if st == m.Status {
 			continue
@@ -402,13 +415,22 @@ type queueCounts struct {
 	Built    time.Time
 }
 
-// counts returns a site's counts.
+// counts returns a site's counts. They are computed once per version of
+// the index (a pass over every entry), not once per page.
 func (x *queueIndex) counts(site string) queueCounts {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
+	si := x.sites[site]
+	if si != nil && si.counted != nil && si.countAt == si.version && si.counted.Complete {
+		c := *si.counted
+		x.mu.RUnlock()
+		return c
+	}
+	x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	c := queueCounts{ByStatus: map[storage.Status]int{}, ByChannel: map[storage.Channel]int{},
 		ChannelByStatus: map[storage.Status]map[storage.Channel]int{}, Complete: true}
-	si := x.sites[site]
+	si = x.sites[site]
 	if si == nil {
 		return c
 	}
@@ -416,37 +438,50 @@ func (x *queueIndex) counts(site string) queueCounts {
 	for st, l := range si.lists {
 		c.ByStatus[st] = len(l)
 		c.Total += len(l)
-		per := map[storage.Channel]int{}
+		// Channels are few: count them in a small slice, not a map per
+		// entry.
+		var chans []storage.Channel
+		var ns []int
+	entries:
 		for _, e := range l {
 			sum := e.sum.Load()
 			if sum == nil {
 				c.Complete = false
 				continue
 			}
-			per[sum.channel]++
-			c.ByChannel[sum.channel]++
+			for i, ch := range chans {
+				if ch == sum.channel {
+					ns[i]++
+					continue entries
+				}
+			}
+			chans, ns = append(chans, sum.channel), append(ns, 1)
+		}
+		per := make(map[storage.Channel]int, len(chans))
+		for i, ch := range chans {
+			per[ch] = ns[i]
+			c.ByChannel[ch] += ns[i]
 		}
 		c.ChannelByStatus[st] = per
 	}
+	si.counted, si.countAt = &c, si.version
 	return c
 }
 
-// maxSearchResults bounds a search's result list.
-const maxSearchResults = 200
-
 // search finds a site's dossiers whose number, applicant, email or
 // invitation reference contains the query, in every status, in arrival
-// order; partial reports that summaries are still loading.
-func (x *queueIndex) search(site, query string) (found []*indexEntry, more, partial bool) {
+// order: the first limit of them, and how many match in all; partial
+// reports that summaries are still loading.
+func (x *queueIndex) search(site, query string, limit int) (found []*indexEntry, total int, partial bool) {
 	needle := normalizeSearch(query)
 	if needle == "" {
-		return nil, false, false
+		return nil, 0, false
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	si := x.sites[site]
 	if si == nil {
-		return nil, false, false
+		return nil, 0, false
 	}
 	seen := map[string]bool{}
 	for _, st := range storage.Statuses {
@@ -464,8 +499,8 @@ func (x *queueIndex) search(site, query string) (found []*indexEntry, more, part
 		}
 	}
 	slices.SortFunc(found, func(a, b *indexEntry) int { return strings.Compare(a.cursor, b.cursor) })
-	if len(found) > maxSearchResults {
-		return found[:maxSearchResults], true, partial
+	if len(found) > limit {
+		return found[:limit], len(seen), partial
 	}
-	return found, false, partial
+	return found, len(seen), partial
 }

@@ -28,10 +28,10 @@ type route struct {
 // hierarchy: a supervisor is not "an agent and more" for every page (the
 // mailroom form is theirs too, the audit log is not the agents').
 var (
-	everyone    = []Role{RoleAgent, RoleCourrier, RoleSuperviseur, RoleExploitant}
-	reviewers   = []Role{RoleAgent, RoleSuperviseur}
-	mailroom    = []Role{RoleCourrier, RoleSuperviseur}
-	supervisors = []Role{RoleSuperviseur}
+	everyone     = []Role{RoleAgent, RoleCourrier, RoleSuperviseur, RoleExploitant}
+	reviewers    = []Role{RoleAgent, RoleSuperviseur}
+	mailroom     = []Role{RoleCourrier, RoleSuperviseur}
+	supervisors  = []Role{RoleSuperviseur}
 	quarantiners = []Role{RoleSuperviseur, RoleExploitant}
 )
 

@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"check":      {"show the art. 4 evidence of a file and the decision it would get", runCheck},
 		"separator":  {"print separator sheets for batch scans (PDF)", runSeparator},
 		"serve":      {"run the service: poll the sources, register dossiers (until SIGTERM)", runServe},
+		"user":       {"add, list, disable or change the password of local accounts", runUser},
 	}
 }
 
