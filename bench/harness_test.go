@@ -167,6 +167,8 @@ func runPipeline(t *testing.T, m meter, bin string, srv *imaptest.Server, s3srv 
 	p := m.run(fmt.Sprintf("pipeline: recevable serve, pool %d", env.pool), func() (int, int64) {
 		child = startServe(t, bin, srv, s3srv, bucket, env.pool)
 		m.groups["recevable"] = child.cmd.Process.Pid
+		stopPerf := startPerf(t, child.cmd.Process.Pid, m.groups["versitygw"])
+		defer stopPerf()
 		left, last := env.n, time.Now()
 		for left > 0 {
 			time.Sleep(100 * time.Millisecond)
