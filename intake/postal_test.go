@@ -115,3 +115,26 @@ func TestLetterPostal(t *testing.T) {
 		t.Errorf("late postmark: %s, notes %q", day(p.Postmark), notes)
 	}
 }
+
+// FuzzParseSidecar: whatever the bytes, a sidecar is refused with
+// ErrSidecar or accepted, and an accepted one survives the trip through
+// the coordinates unchanged, within the size limit.
+func FuzzParseSidecar(f *testing.F) {
+	f.Add([]byte(`{"received":"2026-03-14","postmark":"2026-03-12","registered":"1A 123 456 7890 1","sender":{"name":"A","address":"B\nC"},"letters":[{"postmark":"2026-03-11"}]}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"letters":[{},{},{"registered":"RR123456789FR"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := intake.ParseSidecar(data)
+		if err != nil {
+			return
+		}
+		enc := s.Encode()
+		back, ok, err := intake.SidecarFromCoordinates(map[string]string{intake.CoordSidecar: enc})
+		if !ok || err != nil || back.Encode() != enc {
+			t.Fatalf("accepted sidecar does not survive the coordinates: %v, %v", ok, err)
+		}
+		if len(enc) > (intake.MaxSidecarJSON+2)/3*4 {
+			t.Fatalf("encoded sidecar of %d characters", len(enc))
+		}
+	})
+}

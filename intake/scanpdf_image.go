@@ -147,15 +147,27 @@ func (s *Scan) decodeGray(enc encodedImage) (*image.Gray, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r io.Reader = bytes.NewReader(raw)
 	if enc.flateJPEG {
-		zr, err := zlib.NewReader(r)
+		zr, err := zlib.NewReader(bytes.NewReader(raw))
 		if err != nil {
 			return nil, Permanent(fmt.Errorf("page %d: %w: %w", enc.page, ErrScanUnreadable, err))
 		}
-		r = zr
+		// Bounded: a JPEG of MaxImagePixels is far smaller than this.
+		raw, err = io.ReadAll(io.LimitReader(zr, s.lim.MaxImagePixels*3+1<<20))
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("page %d: %w: %w", enc.page, ErrScanUnreadable, err))
+		}
 	}
-	img, err := jpeg.Decode(r)
+	// The JPEG's own header may claim another size than the PDF's
+	// dictionary: check it before the decoder allocates the pixels.
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("page %d: %w: jpeg: %w", enc.page, ErrScanUnreadable, err))
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > s.lim.MaxImagePixels {
+		return nil, fmt.Errorf("page %d: %w: JPEG of %d×%d pixels", enc.page, ErrPageImageUnsupported, cfg.Width, cfg.Height)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("page %d: %w: jpeg: %w", enc.page, ErrScanUnreadable, err))
 	}

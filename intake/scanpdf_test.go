@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 
 	"recevable/intake"
 )
@@ -189,4 +190,38 @@ func TestOpenScanStream(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Error(err)
 	}
+}
+
+// FuzzOpenScan: whatever the bytes, OpenScan and the decoding of every page
+// end (bounded), and fail only with a permanent error — a PDF, image or
+// TIFF chain that cannot be read is the scan's fault, never a reason to
+// retry — or, for a page, with ErrNoPageImage or ErrPageImageUnsupported.
+func FuzzOpenScan(f *testing.F) {
+	var j bytes.Buffer
+	jpeg.Encode(&j, grey(30, 40, 200), nil)
+	f.Add(j.Bytes())
+	f.Add(multiTIFF([]*image.Gray{grey(20, 30, 200), grey(20, 30, 100)}, 150, false))
+	var pdf bytes.Buffer
+	if err := intake.AssembleImages(context.Background(), &pdf, [][]byte{j.Bytes(), j.Bytes()}, intake.ScanLimits{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pdf.Bytes())
+	lim := intake.ScanLimits{MaxPages: 20, MaxImagePixels: 4_000_000, Timeout: 2 * time.Second}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		s, err := intake.OpenScan(ctx, bytes.NewReader(data), lim)
+		if err != nil {
+			if !intake.IsPermanent(err) {
+				t.Fatalf("OpenScan: temporary error %v", err)
+			}
+			return
+		}
+		defer s.Close()
+		for p := 1; p <= s.Pages(); p++ {
+			_, err := s.PageGray(ctx, p)
+			if err != nil && !intake.IsPermanent(err) && !errors.Is(err, intake.ErrNoPageImage) && !errors.Is(err, intake.ErrPageImageUnsupported) {
+				t.Fatalf("page %d: %v", p, err)
+			}
+		}
+	})
 }
