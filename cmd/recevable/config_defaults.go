@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"time"
+
+	"recevable/intake"
 )
 
 // Every default of the configuration is in this file: defaultConfig for the
@@ -100,7 +102,7 @@ func defaultDrop() Drop {
 		RescanInterval: time.Minute,
 		DoneDir:        "done",
 		FailedDir:      "failed",
-		Separators:     Separators{QRSheets: true, BlankInkPercent: 0.5},
+		Separators:     Separators{QRSheets: true, BlankInkPercent: intake.DefaultBlankInkPercent},
 	}
 }
 

@@ -32,7 +32,7 @@ type Drop struct {
 type Separators struct {
 	QRSheets        bool    `yaml:"qr_sheets" doc:"A page carrying recevable's separator QR code (the separator sheet recevable prints) starts a new letter and is dropped; the sheet may carry the postmark date."`
 	BlankPages      bool    `yaml:"blank_pages" doc:"A blank page starts a new letter and is dropped. Risky with duplex scanning, where blank backs are common."`
-	BlankInkPercent float64 `yaml:"blank_ink_percent" doc:"With blank_pages: a page with less than this share of dark pixels is blank."`
+	BlankInkPercent float64 `yaml:"blank_ink_percent" doc:"A page with less ink than this, in percent of its area inside the margins, is blank: it is dropped (duplex backs), and with blank_pages it also starts a new letter. Measured on 300 dpi scans: a blank back with show-through 0.002, the single word 'ok' 0.012, one typed line 0.2. Raise it only after looking at what your scanner gives."`
 }
 
 func (d *Drop) validate(c *checker, p string, sites map[string]bool, st *StorageConfig) {
@@ -71,7 +71,7 @@ func (d *Drop) validate(c *checker, p string, sites map[string]bool, st *Storage
 	if d.DoneDir != "" && d.ResolvedDir(d.DoneDir) == d.ResolvedDir(d.FailedDir) {
 		c.errorf(p+".failed_dir", "must differ from done_dir")
 	}
-	if d.Separators.BlankPages && (d.Separators.BlankInkPercent <= 0 || d.Separators.BlankInkPercent >= 100) {
+	if d.Separators.BlankInkPercent <= 0 || d.Separators.BlankInkPercent >= 100 {
 		c.errorf(p+".separators.blank_ink_percent", "%v: want a percentage above 0 and below 100", d.Separators.BlankInkPercent)
 	}
 }

@@ -270,10 +270,6 @@ func demoConfig(d demoDirs, k demoKeys, mb *demoMailbox, listen string) (*Config
 	// scanner to finish.
 	drop.StableFor = time.Second
 	drop.RescanInterval = 2 * time.Second
-	// 0: intake's calibrated DefaultBlankInkPercent (0.005 %). The 0.5 of
-	// defaultDrop drops a page of three typed lines as blank (0.2 to 0.4 %
-	// of ink), which loses the second letter of the sample batch whole.
-	drop.Separators.BlankInkPercent = 0
 
 	c.CCC.Domains = []CCCDomain{{Domain: demoCCCDomain, Selectors: []DKIMKey{{
 		Selector: demoCCCSelector, KeyType: "ed25519",
