@@ -264,11 +264,15 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("preview frame %+v, want the document shown as application/pdf", preview)
 		}
 		if *updateScreenshots {
-			// Only for the picture: the PDF viewer paints after the load
-			// event, and nothing observable says when.
-			step(t, ctx, chromedp.Sleep(3*time.Second))
+			// Only for the picture: a viewport as tall as the page (the PDF
+			// viewer, a frame of its own, is painted only in the viewport)
+			// and time for the viewer to paint, which nothing observable
+			// announces.
+			h := eval[int64](t, ctx, "document.documentElement.scrollHeight")
+			step(t, ctx, chromedp.EmulateViewport(1440, h), chromedp.Sleep(3*time.Second))
+			screenshot(t, ctx, "screenshot-dossier.png", false)
+			step(t, ctx, chromedp.EmulateViewport(1440, 1000))
 		}
-		screenshot(t, ctx, "screenshot-dossier.png", true)
 
 		step(t, ctx, chromedp.SendKeys(chromedp.CSS("#anef-input"), "7501-2026-0004521"))
 		if status := submit(t, ctx, "#action-hand-over button"); status != http.StatusOK {
@@ -357,6 +361,56 @@ func TestBrowser(t *testing.T) {
 		if f.pwned.Load() == 0 {
 			t.Error("control: the disguised document made no request even unprotected; the check above proves nothing")
 		}
+	})
+
+	t.Run("mailroom uploads a letter", func(t *testing.T) {
+		ctx := newSession(t, browser)
+		step(t, ctx, chromedp.Navigate(base+"/connexion"), chromedp.WaitVisible(chromedp.CSS("#login")))
+		screenshot(t, ctx, "screenshot-connexion.png", false)
+		browserLogin(t, ctx, base, "/courrier", "courrier1")
+		scan := filepath.Join(t.TempDir(), "lettre-scannee.pdf")
+		if err := os.WriteFile(scan, testPDF(t), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		today := time.Now().In(f.srv.sites[0].Location)
+		step(t, ctx, chromedp.SetUploadFiles(chromedp.CSS("#fichiers"), []string{scan}),
+			chromedp.SetValue(chromedp.CSS("#cachet"), today.AddDate(0, 0, -2).Format("2006-01-02")),
+			chromedp.SendKeys(chromedp.CSS("#recommande"), "1A 234 567 8901 2"),
+			chromedp.SendKeys(chromedp.CSS("#expediteur_nom"), "Oksana Kovalenko"))
+		if status := submit(t, ctx, `form[action="/courrier"] button[type=submit]`); status != http.StatusOK {
+			t.Fatalf("upload: status %d", status)
+		}
+		number := textContent(t, ctx, "#recu strong")
+		m, _, err := f.srv.dossiers.Get(context.Background(), number)
+		if err != nil {
+			t.Fatalf("receipt shows %q: %v", number, err)
+		}
+		if m.Channel != storage.ChannelPostal || m.Postal.Registered != "1A 234 567 8901 2" || m.Sender.Name != "Oksana Kovalenko" ||
+			m.Postal.Postmark == nil || !m.Postal.Postmark.Equal(civilDay(today.AddDate(0, 0, -2), today.Location())) {
+			t.Errorf("registered letter: %+v %+v %+v", m.Channel, m.Postal, m.Sender)
+		}
+		screenshot(t, ctx, "screenshot-courrier.png", false)
+	})
+
+	t.Run("supervisor pages", func(t *testing.T) {
+		ctx := newSession(t, browser)
+		browserLogin(t, ctx, base, "/invitations/nouvelle", "sup1")
+		step(t, ctx, chromedp.SendKeys(chromedp.CSS("#nom"), "Mariam Keïta"),
+			chromedp.SendKeys(chromedp.CSS("#courriel"), "mariam.keita@example.org"),
+			chromedp.SendKeys(chromedp.CSS("#adresse"), "8 rue de la Roquette\n75011 Paris"))
+		if status := submit(t, ctx, `form[action="/invitations"] button[type=submit]`); status != http.StatusOK {
+			t.Fatalf("issue: status %d", status)
+		}
+		ref := textContent(t, ctx, "h1 .mono")
+		if !strings.HasPrefix(ref, "INV-PP-") {
+			t.Fatalf("invitation page shows %q", ref)
+		}
+		screenshot(t, ctx, "screenshot-invitation.png", false)
+		step(t, ctx, chromedp.Navigate(base+"/journal"), chromedp.WaitVisible(chromedp.CSS("table")))
+		if got := text(t, ctx, "table"); !strings.Contains(got, "Émission d'une invitation") || !strings.Contains(got, "agent1") {
+			t.Errorf("audit page lacks today's events")
+		}
+		screenshot(t, ctx, "screenshot-journal.png", false)
 	})
 
 	t.Run("mailroom cannot open a dossier", func(t *testing.T) {

@@ -154,6 +154,14 @@ func dateTime(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("02/01/2006 15:04")
 }
 
+// dateTimeSec formats t in loc to the second, for the audit log.
+func dateTimeSec(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("02/01/2006 15:04:05")
+}
+
 // dateOnly formats t in loc as 02/01/2006.
 func dateOnly(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
@@ -204,6 +212,7 @@ func templateFuncs(v *views) template.FuncMap {
 		"auditLabel":    auditLabel,
 		"roleLabel":     roleLabel,
 		"dateTime":      dateTime,
+		"dateTimeSec":   dateTimeSec,
 		"dateOnly":      dateOnly,
 		"age":           age,
 		"bytes":         humanBytes,

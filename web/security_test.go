@@ -328,3 +328,20 @@ func (f *fixture) csrfOf(t *testing.T, c *client) string {
 	_, body := c.get(t, "/api/me")
 	return between(string(body), `"csrf_token": "`, `"`)
 }
+
+// TestSessionSweep removes expired session records and keeps live ones.
+func TestSessionSweep(t *testing.T) {
+	clock := newTestClock()
+	f := newFixture(t, withClock(clock))
+	f.login("agent1")
+	clock.Advance(sessionIdle - time.Minute)
+	live := f.login("agent2")
+	clock.Advance(2 * time.Minute)
+	n, err := f.srv.sessions.sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Errorf("sweep: %d removed, %v; want the idle one only", n, err)
+	}
+	if resp, _ := live.get(t, "/api/me"); resp.StatusCode != http.StatusOK {
+		t.Errorf("live session after the sweep: %s", resp.Status)
+	}
+}

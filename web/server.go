@@ -41,8 +41,9 @@ type Options struct {
 	// BaseURL is where staff reach the interface. An https URL makes the
 	// cookies Secure and __Host- prefixed; http is for loopback trials.
 	BaseURL string
-	// SessionKey (32 bytes or more) authenticates session cookies; nil: a
-	// random key, so sessions end with the process.
+	// SessionKey (32 bytes or more) authenticates session cookies; empty: a
+	// random key, so sessions end with the process and are not shared
+	// between replicas.
 	SessionKey []byte
 	// LocalAccounts enables the login form for accounts kept in the bucket.
 	LocalAccounts bool
@@ -109,7 +110,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = 30 * time.Second
 	}
-	if o.SessionKey == nil {
+	if len(o.SessionKey) == 0 {
 		o.SessionKey = make([]byte, 32)
 		if _, err := rand.Read(o.SessionKey); err != nil {
 			return nil, fmt.Errorf("web: session key: %w", err)
@@ -183,12 +184,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Run keeps the queue index fresh until ctx ends: it re-reads each site's
-// queue markers every RefreshInterval. Pages work without it (they build
-// the index on first use); it keeps their counts from going stale.
+// Run keeps the queue index fresh until ctx ends: it reads each site's
+// queue markers at once (so the first page after a start is fast), then
+// every RefreshInterval; and it removes expired sessions from the bucket
+// every hour. Pages work without it (they build the index on first use);
+// it keeps their counts from going stale.
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.RefreshInterval)
 	defer t.Stop()
+	sweep := time.NewTicker(time.Hour)
+	defer sweep.Stop()
 	for {
 		for _, site := range s.sites {
 			if err := s.index.refresh(ctx, site.ID); err != nil && ctx.Err() == nil {
@@ -199,6 +204,12 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-sweep.C:
+			if n, err := s.sessions.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("session sweep failed")
+			} else if n > 0 {
+				s.log.Info().Int("sessions", n).Msg("expired sessions removed")
+			}
 		}
 	}
 }

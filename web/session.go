@@ -163,6 +163,31 @@ func (st *sessionStore) destroy(ctx context.Context, sess *session) error {
 	return nil
 }
 
+// sweep deletes the records of expired sessions (nobody can use them any
+// more; the browser that held one simply logs in again) and returns how
+// many it removed.
+func (st *sessionStore) sweep(ctx context.Context) (int, error) {
+	now := st.now()
+	n := 0
+	err := storage.ListAll(ctx, st.b, sessionPrefix, func(o storage.Info) error {
+		hash := strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionPrefix), ".json")
+		sess, err := st.read(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil || now.Sub(sess.rec.Created) > sessionMax || now.Sub(sess.rec.Seen) > sessionIdle {
+			// An unreadable record is no session either.
+			st.forget(hash)
+			if derr := st.b.Delete(ctx, o.Key); derr != nil {
+				return derr
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (st *sessionStore) read(ctx context.Context, hash string) (*session, error) {
 	rc, info, err := st.b.Get(ctx, sessionPrefix+hash+".json")
 	if err != nil {
