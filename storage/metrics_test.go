@@ -169,3 +169,28 @@ func histogramCount(t *testing.T, reg prometheus.Gatherer, name, label, value st
 	t.Fatalf("%s{%s=%q} not exported", name, label, value)
 	return 0
 }
+
+// BenchmarkInstrumentOverhead: the cost the decorator adds to one call
+// (a Head of a missing key on the FS bucket, the cheapest there is).
+func BenchmarkInstrumentOverhead(b *testing.B) {
+	fs, err := NewFS(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name string
+		b    Bucket
+	}{
+		{"plain", fs},
+		{"instrumented", Instrument(fs, NewMetrics(prometheus.NewRegistry()))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bc.b.Head(ctx, "state/none"); !errors.Is(err, ErrNotFound) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
