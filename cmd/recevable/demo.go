@@ -204,9 +204,8 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	hooks := defaultServeHooks()
-	if hooks.Web == nil {
-		hooks.Web = demoWebHook
-	}
+	// The queue pages of the demo show new dossiers within seconds.
+	hooks.Web = webHook(2 * time.Second)
 	hooks.Metrics = nil // one port for the demo (cfg.Metrics.Listen is empty too)
 
 	serveCtx, stopServe := context.WithCancel(ctx)

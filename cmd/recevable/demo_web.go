@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"time"
 
 	"recevable/storage"
-	"recevable/validate"
 	"recevable/web"
 )
 
@@ -65,43 +63,4 @@ func demoPassword() (string, error) {
 		out = append(out, alphabet[int(c)%len(alphabet)]) // a slight bias is harmless for a demo
 	}
 	return string(out), nil
-}
-
-// demoWebHook builds the staff interface from the configuration, for
-// serve's Web hook when this binary has no other (serve_hooks.go):
-// the configured sites with their signing keys, local accounts, and the
-// pipeline behind reprocessing and the mailroom upload.
-func demoWebHook(ctx context.Context, c *Config, env serveEnv) (serveComponent, error) {
-	var sites []web.Site
-	for i := range c.Sites {
-		s := &c.Sites[i]
-		loc, err := s.Location()
-		if err != nil {
-			return serveComponent{}, fmt.Errorf("site %s: timezone: %w", s.ID, err)
-		}
-		ws := web.Site{
-			ID: s.ID, Name: s.Name, Departments: s.Departments, Location: loc,
-			Letter: letterSiteOf(s), InvitationValidDays: s.InvitationValidDays,
-		}
-		if s.SigningKeyFile != "" {
-			k, err := validate.ReadPrivateKeyFile(s.SigningKeyFile)
-			if err != nil {
-				return serveComponent{}, fmt.Errorf("site %s: %w", s.ID, err)
-			}
-			ws.SigningKey = &k
-		}
-		sites = append(sites, ws)
-	}
-	srv, err := web.New(ctx, web.Options{
-		Bucket: env.Bucket, Sites: sites, Logger: env.Logger,
-		BaseURL: c.Web.BaseURL, SessionKey: []byte(c.Web.SessionKey.Reveal()), LocalAccounts: c.Web.LocalAccounts,
-		Reprocessor: pipelineReprocessor{env.Pipeline}, Mailroom: pipelineMailroom{env.Pipeline},
-		MaxUploadBytes: c.Limits.MessageBytes(),
-		// The queue pages of the demo show new dossiers within seconds.
-		RefreshInterval: 2 * time.Second,
-	})
-	if err != nil {
-		return serveComponent{}, err
-	}
-	return serveComponent{Handler: srv, Run: srv.Run}, nil
 }

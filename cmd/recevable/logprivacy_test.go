@@ -89,7 +89,7 @@ func TestLogPrivacy(t *testing.T) {
 		}
 	}
 
-	cfg, err := parseConfig([]byte(serveConfig(srv, t.TempDir(), freeAddr(t))), envMap(map[string]string{"RECEVABLE_TEST_IMAP_PASSWORD": srv.Password}))
+	cfg, err := parseConfig([]byte(serveConfig(srv, t.TempDir(), freeAddr(t), freeAddr(t))), envMap(map[string]string{"RECEVABLE_TEST_IMAP_PASSWORD": srv.Password}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestServeMetrics(t *testing.T) {
 	srv := imaptest.StartMem(t, nil)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	text := serveConfig(srv, dir, addr) + "limits:\n  documents_per_dossier: 2\n"
+	text := serveConfig(srv, dir, addr, freeAddr(t)) + "limits:\n  documents_per_dossier: 2\n"
 	cfg, err := parseConfig([]byte(text), envMap(map[string]string{"RECEVABLE_TEST_IMAP_PASSWORD": srv.Password}))
 	if err != nil {
 		t.Fatal(err)

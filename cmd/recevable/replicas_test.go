@@ -159,8 +159,7 @@ func startReplica(t *testing.T, bin string, srv *imaptest.Server, dir, name stri
 	t.Helper()
 	r := &replica{t: t, metrics: freeAddr(t), buf: &strings.Builder{}, exited: make(chan error, 1)}
 	r.out = &syncWriter{w: r.buf}
-	text := strings.Replace(serveConfig(srv, dir, r.metrics), "lease_ttl: 3s", "lease_ttl: "+ttl.String(), 1) +
-		fmt.Sprintf("web:\n  listen: %q\n", freeAddr(t))
+	text := strings.Replace(serveConfig(srv, dir, r.metrics, freeAddr(t)), "lease_ttl: 3s", "lease_ttl: "+ttl.String(), 1)
 	file := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

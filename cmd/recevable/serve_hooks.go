@@ -16,6 +16,7 @@ func defaultServeHooks() serveHooks {
 			return assessorFromConfig(c, b, log, false) // wire_validate.go
 		},
 		// Web: the staff interface (package web) on web.listen.
+		Web: webHook(0), // serve_web.go
 		// Metrics: /metrics, /healthz and /readyz on metrics.listen.
 		Metrics: opsHandler, // ops.go
 	}

@@ -26,7 +26,7 @@ func TestServeSIGTERM(t *testing.T) {
 	srv := imaptest.StartMem(t, nil)
 	dir := t.TempDir()
 	file := filepath.Join(t.TempDir(), "recevable.yaml")
-	if err := os.WriteFile(file, []byte(serveConfig(srv, dir, "")), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(serveConfig(srv, dir, "", freeAddr(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv.Append(t, "INBOX", []byte(testSubmission))

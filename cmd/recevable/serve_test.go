@@ -23,7 +23,7 @@ import (
 
 // serveConfig is a configuration for serve against srv with a filesystem
 // bucket in dir and metrics on metricsAddr.
-func serveConfig(srv *imaptest.Server, dir, metricsAddr string) string {
+func serveConfig(srv *imaptest.Server, dir, metricsAddr, webAddr string) string {
 	return fmt.Sprintf(`
 storage:
   backend: fs
@@ -54,7 +54,9 @@ workers:
   shutdown_timeout: 20s
 metrics:
   listen: %q
-`, dir, srv.Port, srv.User, metricsAddr)
+web:
+  listen: %q
+`, dir, srv.Port, srv.User, metricsAddr, webAddr)
 }
 
 func freeAddr(t testing.TB) string {
@@ -100,8 +102,8 @@ func waitDossiers(t testing.TB, b storage.Bucket, n int, limit time.Duration) {
 func TestServe(t *testing.T) {
 	srv := imaptest.StartMem(t, nil)
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	cfg, err := parseConfig([]byte(serveConfig(srv, dir, addr)), envMap(map[string]string{"RECEVABLE_TEST_IMAP_PASSWORD": srv.Password}))
+	addr, webAddr := freeAddr(t), freeAddr(t)
+	cfg, err := parseConfig([]byte(serveConfig(srv, dir, addr, webAddr)), envMap(map[string]string{"RECEVABLE_TEST_IMAP_PASSWORD": srv.Password}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,20 +131,38 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDossiers(t, b, 1, time.Minute)
-	body := httpGet(t, "http://"+addr+"/metrics")
-	for _, want := range []string{
+	// The item is counted when it is acknowledged, just after its dossier
+	// is written: read /metrics until it shows or a deadline passes.
+	wants := []string{
 		`recevable_dossiers_created_total{channel="email",outcome=`,
 		`recevable_intake_items_total{result="stored",source="imap:pp/INBOX"} 1`,
 		`recevable_lease_held{holder=`,
 		`recevable_storage_operations_total{op="put",result="ok"}`,
 		`recevable_build_info{version=`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
+	}
+	var missing []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		body := httpGet(t, "http://"+addr+"/metrics")
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %s", m)
 	}
 	if got := httpGet(t, "http://"+addr+"/readyz"); got != "0" {
 		t.Errorf("readiness: not ready: %v", readyAnswer)
+	}
+	// The staff interface is part of serve: its login page answers on
+	// web.listen.
+	if page := httpGet(t, "http://"+webAddr+"/connexion"); !strings.Contains(page, "Connexion") {
+		t.Errorf("staff interface on %s: login page lacks \"Connexion\":\n%.300s", webAddr, page)
 	}
 	cancel()
 	select {

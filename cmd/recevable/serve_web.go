@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"recevable/intake"
+	"recevable/validate"
 	"recevable/web"
 	"recevable/workers"
 )
@@ -52,4 +55,56 @@ func (m pipelineMailroom) Submit(ctx context.Context, sub web.MailroomSubmission
 		r.Number = res.Numbers[0]
 	}
 	return r, nil
+}
+
+// webHook builds the staff interface from the configuration, for serve's
+// Web hook (serve_hooks.go): the configured sites with their signing keys,
+// local accounts and single sign-on, and the pipeline behind reprocessing
+// and the mailroom upload. refresh is how often the queue pages re-read the
+// bucket; zero is web's default.
+func webHook(refresh time.Duration) func(ctx context.Context, c *Config, env serveEnv) (serveComponent, error) {
+	return func(ctx context.Context, c *Config, env serveEnv) (serveComponent, error) {
+		return buildWeb(ctx, c, env, refresh)
+	}
+}
+
+func buildWeb(ctx context.Context, c *Config, env serveEnv, refresh time.Duration) (serveComponent, error) {
+	var sites []web.Site
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		loc, err := s.Location()
+		if err != nil {
+			return serveComponent{}, fmt.Errorf("site %s: timezone: %w", s.ID, err)
+		}
+		ws := web.Site{
+			ID: s.ID, Name: s.Name, Departments: s.Departments, Location: loc,
+			Letter: letterSiteOf(s), InvitationValidDays: s.InvitationValidDays,
+		}
+		if s.SigningKeyFile != "" {
+			k, err := validate.ReadPrivateKeyFile(s.SigningKeyFile)
+			if err != nil {
+				return serveComponent{}, fmt.Errorf("site %s: %w", s.ID, err)
+			}
+			ws.SigningKey = &k
+		}
+		sites = append(sites, ws)
+	}
+	o := web.Options{
+		Bucket: env.Bucket, Sites: sites, Logger: env.Logger,
+		BaseURL: c.Web.BaseURL, SessionKey: []byte(c.Web.SessionKey.Reveal()), LocalAccounts: c.Web.LocalAccounts,
+		Reprocessor: pipelineReprocessor{env.Pipeline}, Mailroom: pipelineMailroom{env.Pipeline},
+		MaxUploadBytes:  c.Limits.MessageBytes(),
+		RefreshInterval: refresh,
+	}
+	if oc := c.Web.OIDC; oc.Issuer != "" {
+		o.OIDC = &web.OIDCOptions{
+			Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret.Reveal(),
+			Scopes: oc.Scopes, RoleClaim: oc.RoleClaim, SiteClaim: oc.SiteClaim,
+		}
+	}
+	srv, err := web.New(ctx, o)
+	if err != nil {
+		return serveComponent{}, err
+	}
+	return serveComponent{Handler: srv, Run: srv.Run}, nil
 }
