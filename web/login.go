@@ -38,7 +38,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, sess *session
 }
 
 // loginSubmit checks a local login and password and opens a session.
-func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, _ *session) {
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, old *session) {
 	if !s.opts.LocalAccounts {
 		s.notFound(w, r, nil)
 		return
@@ -57,6 +57,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, _ *session)
 		s.render(w, r, status, "login", page{Title: "Connexion", Error: msg, Data: view})
 		return
 	}
+	s.endPrevious(r, old)
 	s.setCookie(w, sessionCookie, sess, 0)
 	s.setCookie(w, loginCookie, "", -1)
 	http.Redirect(w, r, ret, http.StatusSeeOther)
@@ -92,6 +93,17 @@ func (s *Server) authenticate(r *http.Request, login, password string) (cookie s
 	}
 	s.record(ctx, acct.ID, "auth.login", "", "local")
 	return value, http.StatusOK, ""
+}
+
+// endPrevious ends the session a browser had before logging in again, so
+// that two sessions never coexist in one browser.
+func (s *Server) endPrevious(r *http.Request, old *session) {
+	if old == nil {
+		return
+	}
+	if err := s.sessions.destroy(r.Context(), old); err != nil {
+		s.log.Warn().Err(err).Msg("end previous session")
+	}
 }
 
 // logout ends the session.
@@ -187,7 +199,7 @@ type apiMeResponse struct {
 // apiLogin opens a session for a local account. The body must be JSON: a
 // cross-site form cannot send that without a CORS preflight, which this
 // server never grants.
-func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, _ *session) {
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, old *session) {
 	if !s.opts.LocalAccounts {
 		writeJSONError(w, http.StatusNotFound, "not_found", "local accounts are disabled: use the OIDC login")
 		return
@@ -206,6 +218,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request, _ *session) {
 		writeJSONError(w, status, errorCode(status), msg)
 		return
 	}
+	s.endPrevious(r, old)
 	s.setCookie(w, sessionCookie, cookie, 0)
 	sess, err := s.sessions.load(r.Context(), cookie)
 	if err != nil {

@@ -148,7 +148,7 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request, _ *session) {
 // oidcCallback finishes the login: checks state, exchanges the code,
 // verifies the ID token and its nonce, and maps the claims to roles and
 // sites.
-func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, _ *session) {
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, old *session) {
 	if s.oidc == nil {
 		s.notFound(w, r, nil)
 		return
@@ -185,6 +185,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, _ *session
 		return
 	}
 	s.record(r.Context(), p.ID, "auth.login", "", "oidc")
+	s.endPrevious(r, old)
 	s.setCookie(w, sessionCookie, value, 0)
 	http.Redirect(w, r, f.Return, http.StatusSeeOther)
 }
