@@ -49,6 +49,9 @@ type dossierView struct {
 	Msg      dossierMessages
 	Now      time.Time
 	RawURL   string
+	// AuditURL is the dossier's audit log over the last 31 days, for
+	// supervisors.
+	AuditURL string
 	Deadline string // suggested deadline for missing pieces, YYYY-MM-DD
 	// InadmissibleReasons and CloseReasons are the usual grounds offered.
 	InadmissibleReasons []string
@@ -107,6 +110,11 @@ func (s *Server) showDossier(w http.ResponseWriter, r *http.Request, sess *sessi
 	v := dossierView{M: m, ETag: etag, Site: site, Msg: msg, Now: s.now(), RawURL: base + "/original",
 		InadmissibleReasons: inadmissibleReasons, CloseReasons: closeReasons,
 		Deadline: s.now().In(site.Location).AddDate(0, 1, 0).Format("2006-01-02")}
+	if sess.Has(RoleSuperviseur) {
+		now := s.now().In(site.Location)
+		v.AuditURL = "/journal?" + url.Values{"dossier": {m.Number}, "du": {now.AddDate(0, 0, -30).Format("2006-01-02")},
+			"au": {now.Format("2006-01-02")}}.Encode()
+	}
 	want := r.URL.Query().Get("doc")
 	for _, d := range m.Documents {
 		dv := docView{Doc: d, Preview: previewKind(d),
