@@ -39,16 +39,16 @@ type actionView struct {
 
 // dossierView is the data of the dossier page.
 type dossierView struct {
-	M        *storage.Manifest
-	ETag     storage.ETag
-	Site     *Site
-	Docs     []docView
-	Preview  *docView
-	Actions  []actionView
-	History  []storage.HistoryEntry
-	Msg      dossierMessages
-	Now      time.Time
-	RawURL   string
+	M       *storage.Manifest
+	ETag    storage.ETag
+	Site    *Site
+	Docs    []docView
+	Preview *docView
+	Actions []actionView
+	History []storage.HistoryEntry
+	Msg     dossierMessages
+	Now     time.Time
+	RawURL  string
 	// AuditURL is the dossier's audit log over the last 31 days, for
 	// supervisors.
 	AuditURL string
