@@ -38,9 +38,6 @@ func (e *conflictError) Error() string { return "dossier changed since it was re
 // answered like a missing dossier, so numbers of other sites do not leak.
 var errHidden = errors.New("dossier of a site not visible")
 
-// maxActionAttempts bounds the re-reads of a reprocess's history append.
-const maxActionAttempts = 5
-
 // perform runs action a on dossier number for sess, if its manifest is
 // still the version ifMatch (the one the agent saw; seen is how many
 // history entries that version had, -1 if unknown). This ETag check is what

@@ -345,3 +345,29 @@ func TestSessionSweep(t *testing.T) {
 		t.Errorf("live session after the sweep: %s", resp.Status)
 	}
 }
+
+// TestEndSessions ends one account's sessions and no other's.
+func TestEndSessions(t *testing.T) {
+	f := newFixture(t)
+	a1, a2, b := f.login("agent1"), f.login("agent1"), f.login("agent2")
+	n, err := EndSessions(context.Background(), f.bucket, "agent1")
+	if err != nil || n != 2 {
+		t.Fatalf("EndSessions: %d, %v; want 2", n, err)
+	}
+	// The in-process cache trusts a session for sessionCacheTTL: a fresh
+	// replica sees the change at once.
+	replica, err := New(context.Background(), Options{Bucket: f.bucket, Sites: testSites(t, &f.key), BaseURL: f.ts.URL,
+		LocalAccounts: true, SessionKey: f.srv.opts.SessionKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ts.Config.Handler = replica
+	for name, c := range map[string]*client{"agent1 first": a1, "agent1 second": a2} {
+		if resp, _ := c.get(t, "/api/me"); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s session after EndSessions: %s", name, resp.Status)
+		}
+	}
+	if resp, _ := b.get(t, "/api/me"); resp.StatusCode != http.StatusOK {
+		t.Errorf("agent2's session: %s", resp.Status)
+	}
+}

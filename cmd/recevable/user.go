@@ -98,6 +98,19 @@ func (e *userEnv) audit(ctx context.Context, action, login string, stderr io.Wri
 	}
 }
 
+// endSessions ends the account's open sessions, so that a disabled account
+// or a changed password takes effect now.
+func (e *userEnv) endSessions(ctx context.Context, login string, stdout, stderr io.Writer) {
+	n, err := web.EndSessions(ctx, e.accounts.Bucket, login)
+	if err != nil {
+		fmt.Fprintf(stderr, "recevable user: warning: sessions of %s not all ended: %v\n", login, err)
+		return
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "%d open session(s) of %s ended\n", n, login)
+	}
+}
+
 // splitList reads a repeatable, comma-separated flag.
 type splitList []string
 
@@ -220,6 +233,7 @@ func runUserPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return 1
 	}
 	env.audit(ctx, "account.password", login, stderr)
+	env.endSessions(ctx, login, stdout, stderr)
 	fmt.Fprintf(stdout, "password of %s changed\n", login)
 	return 0
 }
@@ -248,9 +262,10 @@ func runUserDisable(args []string, disable bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "recevable user %s: %v\n", verb, err)
 		return 1
 	}
-	// Sessions already open end at their idle limit; a disabled account
-	// cannot open a new one.
 	env.audit(ctx, "account."+verb, login, stderr)
+	if disable {
+		env.endSessions(ctx, login, stdout, stderr)
+	}
 	fmt.Fprintf(stdout, "account %s %sd\n", login, verb)
 	return 0
 }
