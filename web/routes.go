@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 )
 
 // handler is what a route runs once the guard let the request through:
@@ -126,6 +127,13 @@ func (s *Server) routesHandler() http.Handler {
 	}
 	mux.Handle("/", s.guard(route{Public: true, h: s.notFound}))
 	cop := http.NewCrossOriginProtection()
+	// Behind a reverse proxy that rewrites Host, the public origin is the
+	// base URL's; browsers that send Sec-Fetch-Site pass anyway.
+	if u, err := url.Parse(s.opts.BaseURL); err == nil && u.Host != "" {
+		if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			s.log.Warn().Err(err).Msg("base URL not usable as a trusted origin")
+		}
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, http.StatusForbidden, "Requête refusée", "Cette requête vient d'un autre site : elle a été refusée par mesure de sécurité.")
 	}))
