@@ -71,7 +71,7 @@ type S3Config struct {
 	SecretKey               Secret `yaml:"secret_key" doc:"Secret access key."`
 	SSE                     string `yaml:"sse" doc:"Server-side encryption of every object written: empty (the bucket's default), AES256 (keys kept by the server) or SSE-C (key given by recevable, see sse_customer_key). Encryption at rest is expected for this data (circulaire 6404/SG)."`
 	SSECustomerKey          Secret `yaml:"sse_customer_key" doc:"With sse SSE-C: the 256-bit key, base64. Losing it loses every object: keep it in the secrets vault."`
-	ObjectLockRetentionDays int    `yaml:"object_lock_retention_days" doc:"When above 0, raw objects and dossiers are written with an Object Lock retention of this many days (the bucket must have Object Lock enabled). Keep it within the retention period of the data (GDPR art. 5(1)(e))."`
+	ObjectLockRetentionDays int    `yaml:"object_lock_retention_days" doc:"When above 0, raw originals (the submissions as received) and audit events are written with an Object Lock retention of this many days (the bucket must have Object Lock enabled). Keep it within the retention period of the data (GDPR art. 5(1)(e))."`
 	ObjectLockMode          string `yaml:"object_lock_mode" doc:"governance (privileged users may shorten the retention) or compliance (nobody can)."`
 	PartSizeMB              int    `yaml:"part_size_mb" doc:"Part size of multipart uploads, in MiB (5 to 5120)."`
 	MaxRetries              int    `yaml:"max_retries" doc:"Attempts the S3 client makes on a temporary error before giving up, within one operation."`
@@ -124,6 +124,15 @@ type OIDCConfig struct {
 	Scopes       []string `yaml:"scopes" doc:"Scopes requested; openid is always included."`
 	RoleClaim    string   `yaml:"role_claim" doc:"Claim (a string or a list of strings) holding the user's recevable roles."`
 	SiteClaim    string   `yaml:"site_claim" doc:"Claim (a string or a list of strings) holding the ids of the sites the user works for."`
+}
+
+// Retention is how long raw originals and audit events are locked (S3
+// Object Lock) when they are written; zero when nothing is locked.
+func (s StorageConfig) Retention() time.Duration {
+	if s.Backend != BackendS3 {
+		return 0
+	}
+	return time.Duration(s.S3.ObjectLockRetentionDays) * 24 * time.Hour
 }
 
 // MetricsConfig is the metrics section.

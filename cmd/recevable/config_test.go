@@ -392,3 +392,15 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// Object Lock retention applies to the S3 backend only, in days.
+func TestStorageRetention(t *testing.T) {
+	s := StorageConfig{Backend: BackendS3, S3: S3Config{ObjectLockRetentionDays: 365}}
+	if got, want := s.Retention(), 365*24*time.Hour; got != want {
+		t.Errorf("S3 retention = %v, want %v", got, want)
+	}
+	s.Backend = BackendFS
+	if got := s.Retention(); got != 0 {
+		t.Errorf("filesystem retention = %v, want 0 (no Object Lock there)", got)
+	}
+}

@@ -95,6 +95,7 @@ func buildWeb(ctx context.Context, c *Config, env serveEnv, refresh time.Duratio
 		Reprocessor: pipelineReprocessor{env.Pipeline}, Mailroom: pipelineMailroom{env.Pipeline},
 		MaxUploadBytes:  c.Limits.MessageBytes(),
 		RefreshInterval: refresh,
+		AuditRetain:     c.Storage.Retention(),
 	}
 	if oc := c.Web.OIDC; oc.Issuer != "" {
 		o.OIDC = &web.OIDCOptions{

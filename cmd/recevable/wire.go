@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -216,10 +215,6 @@ func buildPipeline(ctx context.Context, c *Config, parts pipelineParts) (*worker
 		}
 	}
 	l := c.Limits
-	var retain time.Duration
-	if c.Storage.Backend == BackendS3 {
-		retain = time.Duration(c.Storage.S3.ObjectLockRetentionDays) * 24 * time.Hour
-	}
 	return workers.New(workers.Options{
 		Bucket:   parts.Bucket,
 		Sites:    sites,
@@ -240,7 +235,7 @@ func buildPipeline(ctx context.Context, c *Config, parts pipelineParts) (*worker
 		LeaseTTL:        c.Workers.LeaseTTL,
 		Holder:          parts.Holder,
 		ShutdownTimeout: c.Workers.ShutdownTimeout,
-		RawRetention:    retain,
+		RawRetention:    c.Storage.Retention(),
 		Metrics:         parts.Metrics,
 		Logger:          parts.Logger,
 	})
