@@ -7,7 +7,9 @@
 //
 //  1. RECEVABLE_TEST_S3_ENDPOINT (+ RECEVABLE_TEST_S3_ACCESS_KEY,
 //     RECEVABLE_TEST_S3_SECRET_KEY, optional RECEVABLE_TEST_S3_REGION): an
-//     existing server; each test gets its own fresh bucket there.
+//     existing server; each test gets its own fresh bucket there. Set
+//     RECEVABLE_TEST_S3_KIND=versitygw when it is a versitygw (as .ci/run
+//     does), so that the tests expect its known limitations.
 //  2. the versitygw binary named by RECEVABLE_VERSITYGW, found on $PATH, or
 //     built in ~/.cache/recevable/versitygw-v1.8.0/versitygw by
 //     GOBIN=~/.cache/recevable/versitygw-v1.8.0 go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
@@ -47,8 +49,9 @@ type Server struct {
 	SecretKey string
 	// Bucket is empty and belongs to the test that called Start.
 	Bucket string
-	// Versitygw is true when the server is a versitygw started by Start
-	// (tests use it to expect that server's known limitations).
+	// Versitygw is true when the server is a versitygw, started by Start
+	// or named so by RECEVABLE_TEST_S3_KIND (tests use it to expect that
+	// server's known limitations).
 	Versitygw bool
 
 	client *s3.Client
@@ -65,6 +68,7 @@ func Start(t testing.TB) *Server {
 			Region:    envOr("RECEVABLE_TEST_S3_REGION", "us-east-1"),
 			AccessKey: os.Getenv("RECEVABLE_TEST_S3_ACCESS_KEY"),
 			SecretKey: os.Getenv("RECEVABLE_TEST_S3_SECRET_KEY"),
+			Versitygw: os.Getenv("RECEVABLE_TEST_S3_KIND") == "versitygw",
 		}
 	} else {
 		s = startVersitygw(t)
