@@ -240,8 +240,19 @@ func (b *FS) objectPath(key string) string {
 
 // makeParents creates the directories above key's file and returns the file
 // path. New directories are fsynced into their parents so that a published
-// object survives a crash.
+// object survives a crash. A concurrent Delete may prune an empty parent
+// while we climb down (its rmdir runs outside our stripe lock): the climb
+// then starts again from the root.
 func (b *FS) makeParents(key string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		path, err := b.makeParentsOnce(key)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || attempt == 10 {
+			return path, err
+		}
+	}
+}
+
+func (b *FS) makeParentsOnce(key string) (string, error) {
 	path := b.objectPath(key)
 	segs := strings.Split(key, "/")
 	dir := b.root
@@ -340,6 +351,11 @@ func (b *FS) Delete(ctx context.Context, key string) error {
 	err = os.Remove(path)
 	if err == nil {
 		err = syncDir(filepath.Dir(path))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Another Delete pruned the directory, now empty, before we
+			// synced it: the unlink is gone with it.
+			err = nil
+		}
 	} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotDir) {
 		err = nil
 	}

@@ -242,3 +242,39 @@ func TestFSListMatchesSortedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestFSPutDeleteSameDirectory: Delete prunes directories it leaves empty,
+// outside the key's lock, so Puts and Deletes of other keys in the same
+// directory race with it (claims in a scan drop do exactly that). Neither
+// may fail for it.
+func TestFSPutDeleteSameDirectory(t *testing.T) {
+	b, err := NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 150; i++ {
+				key := fmt.Sprintf("state/claims/deep/%d-%d", w, i)
+				if _, err := b.Put(ctx, key, strings.NewReader("x"), PutOptions{IfAbsent: true}); err != nil {
+					errs <- err
+					return
+				}
+				if err := b.Delete(ctx, key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -136,7 +136,10 @@ func TestQueueStatsRun(t *testing.T) {
 	s := NewQueueStats(b, []string{"75"}, QueueStatsOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
-	go func() { s.Run(ctx, time.Hour, func(err error) { t.Errorf("onError(%v) on a healthy bucket", err) }); close(ran) }()
+	go func() {
+		s.Run(ctx, time.Hour, func(err error) { t.Errorf("onError(%v) on a healthy bucket", err) })
+		close(ran)
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
 	for end := time.Now().Add(20 * time.Second); testutil.CollectAndCount(s) == 0; time.Sleep(5 * time.Millisecond) {
