@@ -338,13 +338,25 @@ func ignoredName(name string) bool {
 // isSidecar: sidecars are not items; they go with their scan.
 func isSidecar(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".json") }
 
+// sidecarWindow: a sidecar goes with a scan only if they were written
+// within this of each other. Scanners restart their counters: yesterday's
+// scan0001.json left behind must not lend its postmark to today's
+// scan0001.pdf.
+const sidecarWindow = time.Hour
+
 // sidecarOf returns the name of name's sidecar among the files seen, "" if
 // none: scan0001.pdf.json, else scan0001.json.
 func (s *DropSource) sidecarOfLocked(name string) string {
+	f := s.seen[name]
 	for _, c := range []string{name + ".json", strings.TrimSuffix(name, path.Ext(name)) + ".json"} {
-		if _, ok := s.seen[c]; ok && c != name {
-			return c
+		sc, ok := s.seen[c]
+		if !ok || c == name || f == nil {
+			continue
 		}
+		if d := sc.e.mod.Sub(f.e.mod); d > sidecarWindow || d < -sidecarWindow {
+			continue
+		}
+		return c
 	}
 	return ""
 }

@@ -174,3 +174,36 @@ func TestIgnoredName(t *testing.T) {
 		}
 	}
 }
+
+// TestDropSidecarPairing: a sidecar goes with its scan (either naming),
+// not with a scan written long after it under the same name.
+func TestDropSidecarPairing(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	s := newTestFolderDrop(t, dir, clock)
+	ctx := context.Background()
+	write := func(name string, at time.Time) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(name), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, at, at)
+	}
+	now := clock.now()
+	write("a.pdf", now)
+	write("a.json", now.Add(2*time.Second)) // written just after its scan
+	write("b.pdf", now)
+	write("b.pdf.json", now)
+	write("c.pdf", now)
+	write("c.json", now.Add(-26*time.Hour)) // yesterday's, left behind
+	if err := s.scan(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for scan, want := range map[string]string{"a.pdf": "a.json", "b.pdf": "b.pdf.json", "c.pdf": ""} {
+		if got := s.sidecarOfLocked(scan); got != want {
+			t.Errorf("sidecar of %s = %q, want %q", scan, got, want)
+		}
+	}
+}
