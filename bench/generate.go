@@ -79,7 +79,7 @@ func NewGenerator(o Options) (*Generator, error) {
 	switch o.Content {
 	case ContentFiller:
 	case ContentDecodable:
-		bases, err := makeBases(o.Seed)
+		bases, err := makeBases(o.Seed, o.MaxSize)
 		if err != nil {
 			return nil, err
 		}

@@ -23,17 +23,22 @@ var baseSides = [][2]int{{320, 240}, {640, 480}, {1024, 768}, {1600, 1200}, {204
 // makeBases encodes one photo-like image per size: smooth light and colour
 // gradients, a few darker blocks (a document held in front of the camera)
 // and sensor-like noise, at quality 85, which compresses to about a
-// quarter of a byte per pixel, the range of phone photos. The photos are
-// kept per seed: encoding them takes seconds.
-func makeBases(seed uint64) ([]jpegBase, error) {
+// quarter of a byte per pixel, the range of phone photos. Only the photos
+// that can fit in a message of maxSize bytes are made, and they are kept per
+// seed: encoding the largest takes seconds.
+func makeBases(seed uint64, maxSize int) ([]jpegBase, error) {
+	n := 1
+	for n < len(baseSides) && baseSides[n][0]*baseSides[n][1]/5 <= maxSize {
+		n++
+	}
 	basesMu.Lock()
 	defer basesMu.Unlock()
-	if b, ok := basesBySeed[seed]; ok {
-		return b, nil
+	if b := basesBySeed[seed]; len(b) >= n {
+		return b[:n], nil
 	}
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	var out []jpegBase
-	for _, s := range baseSides {
+	for _, s := range baseSides[:n] {
 		w, h := s[0], s[1]
 		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
 		type block struct{ x0, y0, x1, y1 int }
