@@ -11,15 +11,21 @@ import (
 )
 
 // TestStartExternal points RECEVABLE_TEST_S3_ENDPOINT at a server started by
-// Start and checks that a second Start uses it with a bucket of its own.
+// Start and checks that a second Start uses it with a bucket of its own, and
+// takes it for a versitygw only when RECEVABLE_TEST_S3_KIND says so.
 func TestStartExternal(t *testing.T) {
 	first := Start(t)
 	t.Setenv("RECEVABLE_TEST_S3_ENDPOINT", first.Endpoint)
 	t.Setenv("RECEVABLE_TEST_S3_ACCESS_KEY", first.AccessKey)
 	t.Setenv("RECEVABLE_TEST_S3_SECRET_KEY", first.SecretKey)
+	t.Setenv("RECEVABLE_TEST_S3_KIND", "")
 	second := Start(t)
 	if second.Versitygw || second.Endpoint != first.Endpoint || second.Bucket == first.Bucket {
 		t.Fatalf("second Start = %+v, want the first's endpoint, not started by it, another bucket", second)
+	}
+	t.Setenv("RECEVABLE_TEST_S3_KIND", "versitygw")
+	if third := Start(t); !third.Versitygw || third.Endpoint != first.Endpoint {
+		t.Errorf("Start with RECEVABLE_TEST_S3_KIND=versitygw = %+v, want the first's endpoint known as a versitygw", third)
 	}
 	ctx := context.Background()
 	if _, err := first.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(second.Bucket)}); err != nil {
