@@ -205,6 +205,8 @@ type dropFlight struct {
 	// oversize: over MaxBytes, never read; its failed/ reason is known.
 	oversize bool
 	stop     chan struct{} // ends the claim's renewal
+	renewed  chan struct{} // closed when the renewal has ended: claim is ours again
+	stopOnce sync.Once
 
 	mu       sync.Mutex
 	acked    bool
@@ -463,7 +465,7 @@ func (s *DropSource) take(ctx context.Context, name string) (Item, Ack, bool, er
 		}
 		return Item{}, nil, false, err
 	}
-	fl := &dropFlight{e: e, sidecar: sidecar, claim: cl, oversize: e.size > s.o.MaxBytes, stop: make(chan struct{})}
+	fl := &dropFlight{e: e, sidecar: sidecar, claim: cl, oversize: e.size > s.o.MaxBytes, stop: make(chan struct{}), renewed: make(chan struct{})}
 	coords := s.be.coordinates(e)
 	coords[CoordDrop], coords[CoordName] = s.o.Name, name
 	if sidecar != "" {
@@ -511,7 +513,9 @@ func (s *DropSource) readSidecar(ctx context.Context, name string, coords map[st
 }
 
 // renew keeps the claim of an item in flight alive until it is released.
+// It alone touches fl.claim meanwhile; endRenewal waits for it to stop.
 func (s *DropSource) renew(fl *dropFlight) {
+	defer close(fl.renewed)
 	t := time.NewTicker(max(s.o.ClaimTTL/3, time.Millisecond))
 	defer t.Stop()
 	for {
@@ -573,7 +577,7 @@ func (s *DropSource) ack(ctx context.Context, fl *dropFlight, d Disposition) err
 		return fmt.Errorf("drop ack %s (%v): %w", fileID(name), d, err)
 	}
 	fl.acked = true
-	close(fl.stop)
+	s.endRenewal(fl)
 	if err := s.claims.drop(context.WithoutCancel(ctx), fl.claim); err != nil {
 		s.log.Warn().Err(err).Msg("drop: claim not deleted; it will expire")
 	}
@@ -640,6 +644,13 @@ func (s *DropSource) reason(ctx context.Context, fl *dropFlight) []byte {
 	return fmt.Appendf(nil, "Mis en quarantaine le %s.\nRaison : %s\nOriginal enregistré : raw/%s\n", at, text, sha)
 }
 
+// endRenewal stops the renewal of fl's claim and waits until it has
+// stopped, so the claim can be deleted without racing a renewal.
+func (s *DropSource) endRenewal(fl *dropFlight) {
+	fl.stopOnce.Do(func() { close(fl.stop) })
+	<-fl.renewed
+}
+
 // release ends an item. One not acked gives its claim up and is offered
 // again after RescanInterval.
 func (s *DropSource) release(fl *dropFlight) {
@@ -659,7 +670,7 @@ func (s *DropSource) release(fl *dropFlight) {
 	if fl.acked {
 		return
 	}
-	close(fl.stop)
+	s.endRenewal(fl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.claims.drop(ctx, fl.claim); err != nil {
