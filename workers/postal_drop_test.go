@@ -359,7 +359,7 @@ func startPostalChild(t testing.TB, c postalHelper) *child {
 			<-ch.done
 		}
 		if t.Failed() {
-			t.Logf("child %d log:\n%s", cmd.Process.Pid, lastLines(ch.out.String(), 40))
+			t.Logf("child %d log:\n%s", cmd.Process.Pid, lastLines(ch.out.String(), 200))
 		}
 	})
 	return ch
