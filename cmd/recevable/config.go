@@ -2,6 +2,8 @@ package main
 
 import (
 	"time"
+
+	"recevable/intake"
 )
 
 // Config is the whole configuration of recevable, read from one YAML file by
@@ -79,7 +81,8 @@ type S3Config struct {
 
 // Limits is the limits section. Sizes are in MiB and KiB as named.
 type Limits struct {
-	MessageMB           int `yaml:"message_mb" doc:"Largest submission (an email with its attachments, a scanned batch, an upload), in MiB."`
+	MessageMB           int `yaml:"message_mb" doc:"Largest email (with its attachments) or upload, in MiB."`
+	ScanMB              int `yaml:"scan_mb" doc:"Largest scanned batch taken from a drop, in MiB: a mailroom batch of 200 pages at 300 dpi weighs 100 to 250 MiB."`
 	MIMEDepth           int `yaml:"mime_depth" doc:"Deepest nesting of MIME parts and forwarded messages."`
 	MIMEParts           int `yaml:"mime_parts" doc:"Most MIME parts in one message."`
 	HeaderKB            int `yaml:"header_kb" doc:"Largest header block of a message or part, in KiB."`
@@ -90,6 +93,14 @@ type Limits struct {
 
 // MessageBytes is limits.message_mb in bytes.
 func (l Limits) MessageBytes() int64 { return int64(l.MessageMB) << 20 }
+
+// ScanBytes is limits.scan_mb in bytes.
+func (l Limits) ScanBytes() int64 { return int64(l.ScanMB) << 20 }
+
+// ScanLimits bound the reading of a scanned batch.
+func (l Limits) ScanLimits() intake.ScanLimits {
+	return intake.ScanLimits{MaxBytes: l.ScanBytes(), MaxPages: l.PDFPages, MaxImagePixels: l.ImagePixels()}
+}
 
 // HeaderBytes is limits.header_kb in bytes.
 func (l Limits) HeaderBytes() int64 { return int64(l.HeaderKB) << 10 }

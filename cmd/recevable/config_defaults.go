@@ -30,6 +30,7 @@ func defaultConfig() Config {
 		// DESIGN.md, "Limits".
 		Limits: Limits{
 			MessageMB:           50,
+			ScanMB:              1024,
 			MIMEDepth:           32,
 			MIMEParts:           1000,
 			HeaderKB:            1024,

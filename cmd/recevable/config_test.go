@@ -404,3 +404,17 @@ func TestStorageRetention(t *testing.T) {
 		t.Errorf("filesystem retention = %v, want 0 (no Object Lock there)", got)
 	}
 }
+
+// A mailroom batch is far larger than an email: the drop and the split take
+// their limit from scan_mb, not message_mb.
+func TestScanLimitsFromConfig(t *testing.T) {
+	c := DefaultConfig()
+	if got := c.Limits.ScanLimits().MaxBytes; got < 250<<20 {
+		t.Errorf("default scan limit %d bytes: a 200-page batch at 300 dpi (up to 250 MiB) would be refused", got)
+	}
+	c.Limits.ScanMB, c.Limits.MessageMB = 300, 10
+	l := c.Limits.ScanLimits()
+	if l.MaxBytes != 300<<20 || l.MaxPages != c.Limits.PDFPages || l.MaxImagePixels != c.Limits.ImagePixels() {
+		t.Errorf("ScanLimits() = %+v, want scan_mb, pdf_pages and image_megapixels", l)
+	}
+}

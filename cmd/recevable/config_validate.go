@@ -180,7 +180,7 @@ func (c *Config) validateLimits(ck *checker) {
 		name string
 		v    int
 	}{
-		{"message_mb", l.MessageMB}, {"mime_depth", l.MIMEDepth}, {"mime_parts", l.MIMEParts},
+		{"message_mb", l.MessageMB}, {"scan_mb", l.ScanMB}, {"mime_depth", l.MIMEDepth}, {"mime_parts", l.MIMEParts},
 		{"header_kb", l.HeaderKB}, {"documents_per_dossier", l.DocumentsPerDossier},
 		{"pdf_pages", l.PDFPages}, {"image_megapixels", l.ImageMegapixels},
 	} {
@@ -190,6 +190,9 @@ func (c *Config) validateLimits(ck *checker) {
 	}
 	if l.MessageMB > 4096 {
 		ck.errorf("limits.message_mb", "%d MiB: at most 4096", l.MessageMB)
+	}
+	if l.ScanMB > 16384 {
+		ck.errorf("limits.scan_mb", "%d MiB: at most 16384", l.ScanMB)
 	}
 }
 

@@ -146,7 +146,7 @@ func dropSource(ctx context.Context, c *Config, d Drop, b storage.Bucket, holder
 	o := intake.DropOptions{
 		Name: d.Name, DoneDir: d.DoneDir, FailedDir: d.FailedDir,
 		StableFor: d.StableFor, RescanInterval: d.RescanInterval,
-		Bucket: b, Holder: holder, MaxBytes: c.Limits.MessageBytes(), Logger: log,
+		Bucket: b, Holder: holder, MaxBytes: c.Limits.ScanBytes(), Logger: log,
 	}
 	var open func() (intake.Source, error)
 	switch d.Kind {
@@ -227,6 +227,7 @@ func buildPipeline(ctx context.Context, c *Config, parts pipelineParts) (*worker
 		DocumentLimits: validate.Limits{
 			MaxBytes: l.MessageBytes(), MaxPages: l.PDFPages, MaxMegapixels: float64(l.ImageMegapixels),
 		},
+		ScanLimits:   l.ScanLimits(),
 		MaxDocuments: l.DocumentsPerDossier,
 		PoolSize:     c.Workers.PoolSize,
 		Retry: workers.RetryPolicy{
