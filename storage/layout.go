@@ -34,6 +34,10 @@ import (
 //	state/counters/<site>/<year>                     registration-number counter (counter.go)
 //	state/cursors/<source>                           IMAP cursor (cursor.go)
 //	state/leases/<source>                            source lease (lease.go)
+//	state/claims/<sha256 of source and file name>    a drop file being taken by one replica
+//	                                                 (owned by package intake, drop_claim.go)
+//	state/accounts/<id>.json, state/sessions/<hash>.json  local accounts and staff sessions
+//	                                                 (owned by package web)
 //	audit/<yyyy>/<mm>/<dd>/<hhmmss.nnnnnnnnn>Z-<rand>.json  append-only audit events, UTC days (audit.go)
 //
 // Components that come from outside (source ids, invitation references) go
