@@ -140,18 +140,28 @@ func (p *qrPhase) image(d Doc, data []byte) error {
 		img, _, err := image.Decode(bytes.NewReader(data))
 		return img, err
 	})
-	if err := p.ctx.Err(); err != nil {
+	if stop, err := p.interrupted(); stop {
 		return err
-	}
-	if p.qctx.Err() != nil {
-		p.budget()
-		return nil
 	}
 	if err != nil {
 		p.e.gap(where, "image illisible")
 		return nil
 	}
 	return p.decode(where, img)
+}
+
+// interrupted says whether a guarded step was cut short: by the caller's
+// context (an error to return) or by the phase's own time budget (the phase
+// ends, recorded by budget, without an error).
+func (p *qrPhase) interrupted() (stop bool, err error) {
+	if err := p.ctx.Err(); err != nil {
+		return true, err
+	}
+	if p.qctx.Err() != nil {
+		p.budget()
+		return true, nil
+	}
+	return false, nil
 }
 
 // decode runs DecodeQR on one image within the budget and keeps the tokens.
@@ -165,12 +175,8 @@ func (p *qrPhase) decode(where string, img image.Image) error {
 	}
 	p.searched++
 	payloads, err := DecodeQR(p.qctx, img)
-	if err := p.ctx.Err(); err != nil {
+	if stop, err := p.interrupted(); stop {
 		return err
-	}
-	if p.qctx.Err() != nil {
-		p.budget()
-		return nil
 	}
 	if err != nil {
 		p.e.gap(where, "lecture des codes QR impossible")
@@ -204,12 +210,8 @@ func (p *qrPhase) pdf(d Doc, data []byte) error {
 	pc, err := Guard(p.qctx, "pdf_images", lim.ParserTimeout, func(context.Context) (*model.Context, error) {
 		return api.ReadValidateAndOptimize(bytes.NewReader(data), conf)
 	})
-	if err := p.ctx.Err(); err != nil {
+	if stop, err := p.interrupted(); stop {
 		return err
-	}
-	if p.qctx.Err() != nil {
-		p.budget()
-		return nil
 	}
 	if err != nil {
 		p.e.gap(where, "images du PDF illisibles")
@@ -249,12 +251,8 @@ func (p *qrPhase) pdf(d Doc, data []byte) error {
 				}
 			}
 		}
-		if err := p.ctx.Err(); err != nil {
+		if stop, err := p.interrupted(); stop {
 			return err
-		}
-		if p.qctx.Err() != nil {
-			p.budget()
-			return nil
 		}
 		if err != nil {
 			// A panic or a runaway in pdfcpu: the rest of this PDF is not
