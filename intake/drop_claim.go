@@ -1,15 +1,12 @@
 package intake
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -150,27 +147,11 @@ func (c claims) drop(ctx context.Context, cl *claim) error {
 }
 
 func (c claims) put(ctx context.Context, key string, rec claimRecord, o storage.PutOptions) (storage.ETag, error) {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return "", err
-	}
-	o.Size, o.ContentType = int64(len(b)), "application/json"
-	return c.bucket.Put(ctx, key, bytes.NewReader(b), o)
+	return storage.PutJSON(ctx, c.bucket, key, rec, o)
 }
 
 func (c claims) get(ctx context.Context, key string) (claimRecord, storage.ETag, error) {
-	rc, info, err := c.bucket.Get(ctx, key)
-	if err != nil {
-		return claimRecord{}, "", err
-	}
-	defer rc.Close()
 	var rec claimRecord
-	b, err := io.ReadAll(io.LimitReader(rc, 64<<10))
-	if err != nil {
-		return claimRecord{}, "", err
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return claimRecord{}, "", fmt.Errorf("claim record %s: %w", key, err)
-	}
-	return rec, info.ETag, nil
+	etag, err := storage.GetJSON(ctx, c.bucket, key, &rec)
+	return rec, etag, err
 }

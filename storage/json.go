@@ -28,6 +28,19 @@ func encodeJSON(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// PutJSON stores v under key in the encoding of every record of the bucket
+// (encodeJSON), with the conditions in o. Packages that own records of
+// their own (invitations, drop claims) write them through it.
+func PutJSON(ctx context.Context, b Bucket, key string, v any, o PutOptions) (ETag, error) {
+	return putJSON(ctx, b, key, v, o)
+}
+
+// GetJSON reads the JSON record at key into v and returns its ETag; records
+// over 16 MiB are refused. It fails with ErrNotFound when key is missing.
+func GetJSON(ctx context.Context, b Bucket, key string, v any) (ETag, error) {
+	return getJSON(ctx, b, key, v)
+}
+
 // putJSON stores v as JSON under key with the conditions in o.
 func putJSON(ctx context.Context, b Bucket, key string, v any, o PutOptions) (ETag, error) {
 	data, err := encodeJSON(v)

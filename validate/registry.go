@@ -1,10 +1,8 @@
 package validate
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -203,22 +201,17 @@ func (r *Registry) Get(ctx context.Context, site string, ref Reference) (Invitat
 	if err != nil {
 		return Invitation{}, "", err
 	}
-	rc, info, err := r.b.Get(ctx, key)
+	inv, etag, err := r.read(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Invitation{}, "", fmt.Errorf("%w: %s: %w", ErrInvitationNotFound, ref, err)
 	}
 	if err != nil {
 		return Invitation{}, "", fmt.Errorf("get invitation %s: %w", ref, err)
 	}
-	defer rc.Close()
-	inv, err := decodeInvitation(rc)
-	if err != nil {
-		return Invitation{}, "", fmt.Errorf("get invitation %s: %w", ref, err)
-	}
 	if inv.Site != site || inv.Reference != ref.String() {
 		return Invitation{}, "", fmt.Errorf("get invitation %s: record names %s of site %s", ref, inv.Reference, inv.Site)
 	}
-	return inv, info.ETag, nil
+	return inv, etag, nil
 }
 
 // List returns every invitation of site, in reference order.
@@ -228,15 +221,10 @@ func (r *Registry) List(ctx context.Context, site string) ([]Invitation, error) 
 	}
 	var out []Invitation
 	err := storage.ListAll(ctx, r.b, storage.InvitationPrefix(site), func(o storage.Info) error {
-		rc, _, err := r.b.Get(ctx, o.Key)
+		inv, _, err := r.read(ctx, o.Key)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil // deleted between the listing and the read
 		}
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		inv, err := decodeInvitation(rc)
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.Key, err)
 		}
@@ -318,8 +306,7 @@ func (r *Registry) update(ctx context.Context, site string, ref Reference, chang
 	return Invitation{}, fmt.Errorf("update invitation %s: %w", ref, ErrRegistryContention)
 }
 
-// put writes inv as indented JSON, the encoding of every record in the
-// bucket (storage/json.go).
+// put writes inv in the encoding of every record of the bucket.
 func (r *Registry) put(ctx context.Context, inv Invitation, o storage.PutOptions) (storage.ETag, error) {
 	ref, err := inv.ParsedReference()
 	if err != nil {
@@ -329,37 +316,20 @@ func (r *Registry) put(ctx context.Context, inv Invitation, o storage.PutOptions
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(inv); err != nil {
-		return "", fmt.Errorf("encode invitation %s: %w", inv.Reference, err)
-	}
-	o.Size = int64(buf.Len())
-	o.ContentType = "application/json"
-	return r.b.Put(ctx, key, &buf, o)
+	return storage.PutJSON(ctx, r.b, key, inv, o)
 }
 
-// maxInvitationRecord bounds a record read: a few kilobytes in practice.
-const maxInvitationRecord = 1 << 20
-
-func decodeInvitation(rc io.Reader) (Invitation, error) {
-	data, err := io.ReadAll(io.LimitReader(rc, maxInvitationRecord+1))
-	if err != nil {
-		return Invitation{}, err
-	}
-	if len(data) > maxInvitationRecord {
-		return Invitation{}, fmt.Errorf("invitation record over %d bytes", maxInvitationRecord)
-	}
+// read reads the record at key and checks its schema.
+func (r *Registry) read(ctx context.Context, key string) (Invitation, storage.ETag, error) {
 	var inv Invitation
-	if err := json.Unmarshal(data, &inv); err != nil {
-		return Invitation{}, fmt.Errorf("decode invitation: %w", err)
+	etag, err := storage.GetJSON(ctx, r.b, key, &inv)
+	if err != nil {
+		return Invitation{}, "", err
 	}
 	if inv.Schema < 1 || inv.Schema > InvitationSchema {
-		return Invitation{}, fmt.Errorf("invitation record schema %d, this code reads 1 to %d", inv.Schema, InvitationSchema)
+		return Invitation{}, "", fmt.Errorf("invitation record schema %d, this code reads 1 to %d", inv.Schema, InvitationSchema)
 	}
-	return inv, nil
+	return inv, etag, nil
 }
 
 // invitationKey checks that ref belongs to site and returns its key.
