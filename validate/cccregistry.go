@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -319,25 +318,12 @@ func (r *BucketTickets) Import(ctx context.Context, file io.Reader, by string, n
 }
 
 func (r *BucketTickets) getJSON(ctx context.Context, key string, v any) error {
-	rc, _, err := r.b.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
+	_, err := storage.GetJSON(ctx, r.b, key, v)
+	return err
 }
 
 func (r *BucketTickets) putJSON(ctx context.Context, key string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	data = append(data, '\n')
-	_, err = r.b.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), ContentType: "application/json"})
+	_, err := storage.PutJSON(ctx, r.b, key, v, storage.PutOptions{})
 	return err
 }
 

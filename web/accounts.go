@@ -1,15 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -99,19 +96,15 @@ func (s Accounts) Get(ctx context.Context, id string) (Account, storage.ETag, er
 	if err := CheckAccountID(id); err != nil {
 		return Account{}, "", err
 	}
-	rc, info, err := s.Bucket.Get(ctx, accountKey(id))
-	if err != nil {
-		return Account{}, "", fmt.Errorf("get account %s: %w", id, err)
-	}
-	defer rc.Close()
 	var a Account
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<16)).Decode(&a); err != nil {
+	etag, err := storage.GetJSON(ctx, s.Bucket, accountKey(id), &a)
+	if err != nil {
 		return Account{}, "", fmt.Errorf("get account %s: %w", id, err)
 	}
 	if a.ID != id {
 		return Account{}, "", fmt.Errorf("get account %s: record names %q", id, a.ID)
 	}
-	return a, info.ETag, nil
+	return a, etag, nil
 }
 
 // Create stores a new account with password; it fails with
@@ -202,13 +195,7 @@ func (s Accounts) Authenticate(ctx context.Context, id, password string) (Accoun
 }
 
 func (s Accounts) put(ctx context.Context, a Account, o storage.PutOptions) (storage.ETag, error) {
-	data, err := json.MarshalIndent(a, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	o.Size = int64(len(data))
-	o.ContentType = "application/json"
-	return s.Bucket.Put(ctx, accountKey(a.ID), bytes.NewReader(data), o)
+	return storage.PutJSON(ctx, s.Bucket, accountKey(a.ID), a, o)
 }
 
 func checkAccount(a Account) error {

@@ -1,17 +1,14 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -217,26 +214,16 @@ func EndSessions(ctx context.Context, b storage.Bucket, id string) (int, error) 
 }
 
 func (st *sessionStore) read(ctx context.Context, hash string) (*session, error) {
-	rc, info, err := st.b.Get(ctx, sessionPrefix+hash+".json")
+	var rec sessionRecord
+	etag, err := storage.GetJSON(ctx, st.b, sessionPrefix+hash+".json", &rec)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	var rec sessionRecord
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<16)).Decode(&rec); err != nil {
-		return nil, fmt.Errorf("read session: %w", err)
-	}
-	return &session{Principal: rec.Principal, CSRF: rec.CSRF, hash: hash, etag: info.ETag, rec: rec}, nil
+	return &session{Principal: rec.Principal, CSRF: rec.CSRF, hash: hash, etag: etag, rec: rec}, nil
 }
 
 func (st *sessionStore) put(ctx context.Context, hash string, rec sessionRecord, o storage.PutOptions) (storage.ETag, error) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return "", err
-	}
-	o.Size = int64(len(data))
-	o.ContentType = "application/json"
-	return st.b.Put(ctx, sessionPrefix+hash+".json", bytes.NewReader(data), o)
+	return storage.PutJSON(ctx, st.b, sessionPrefix+hash+".json", rec, o)
 }
 
 func (st *sessionStore) remember(sess *session) {
