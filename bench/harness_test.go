@@ -188,14 +188,20 @@ func TestThroughput(t *testing.T) {
 		return len(files), b
 	})
 
+	// What no implementation can avoid writing (floor_test.go).
+	floor := m.run(fmt.Sprintf("floor: raw put + counter, manifest, queue marker (%d in parallel)", env.pool), func() (int, int64) {
+		return floorPut(t, s3srv, s3srv.NewBucket(t, false), files, env.pool)
+	})
+
 	bucket := s3srv.NewBucket(t, false)
 	pipe := runPipeline(t, m, bin, srv, s3srv, bucket, env, total)
 
 	var b strings.Builder
-	WriteTable(&b, load, fetch, each, put, required, pipe)
+	WriteTable(&b, load, fetch, each, put, required, floor, pipe)
 	fmt.Fprintf(&b, "\nratio pipeline / max(raw fetch, raw put) = %.2f (target ≤ 1.5); peak RSS of recevable serve %.0f MB (target ≤ 150 MB)\n",
 		Ratio(pipe, fetch, put), float64(pipe.PeakRSS)/(1<<20))
 	fmt.Fprintf(&b, "ratio pipeline / max(raw fetch, put of raw + decoded parts) = %.2f\n", Ratio(pipe, fetch, required))
+	fmt.Fprintf(&b, "ratio floor (raw + the three records of a dossier, no documents) / max(raw fetch, raw put) = %.2f\n", Ratio(floor, fetch, put))
 	t.Logf("figures (%s, %s):\n%s", time.Now().Format("2006-01-02 15:04"), env.content, b.String())
 }
 
