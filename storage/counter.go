@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -35,18 +36,92 @@ import (
 // exactly one claim and a claim to exactly one number, with no number
 // skipped. (A claim reserved under two different sites or years at once
 // would break this; callers derive site and year from the item itself.)
+//
+// The last number is given only if the claim the counter names is bound to
+// it: bindings are written IfAbsent and never change, so when that claim is
+// bound to another number, nobody can ever be bound to the last one, and
+// the next reservation takes it again instead of moving past it. The one
+// way to get there is ReserveFresh, which does not look for the claim's
+// binding before taking a number: when the claim had one after all, its
+// bind returns it and the number taken in vain is given back at once (the
+// counter written back to the number before, naming no claim: every number
+// up to it is bound) — or, if the process dies first, taken again by the
+// next reservation. Giving back makes the counter go down, so that it could
+// hold bytes it held before, and ETags are hashes of the bytes: Rev, bumped
+// by every write, keeps each version's bytes, hence its ETag, unique, and
+// "the IfMatch write succeeded" still means "nothing changed since".
+//
+// A Counter made by NewCounter also keeps, per counter, this process's last
+// write: reservations of one site and year take turns within the process
+// (the local workers no longer lose conditional writes to each other), and
+// the next one writes IfMatch the remembered ETag without reading the
+// counter first, nor looking up the previous claim, which this process
+// bound itself. The remembered version plays the part of the read: it was
+// the counter when we wrote it, every number before it was bound then, and
+// the IfMatch write fails if anyone moved it since — another replica — in
+// which case the memory is dropped and the reservation takes the full path.
 type Counter struct {
 	Bucket Bucket
+	// local is this process's memory of the counters (NewCounter); nil
+	// reads the counter at every reservation.
+	local *counterLocal
+}
+
+// NewCounter returns a Counter on b that remembers its own writes (see
+// Counter): build one per process and share it, copies share the memory.
+// Any number of them, in any number of processes, may share one bucket.
+func NewCounter(b Bucket) Counter {
+	return Counter{Bucket: b, local: &counterLocal{slots: map[string]*counterSlot{}}}
+}
+
+// counterLocal is the memory of a NewCounter, one slot per counter key.
+type counterLocal struct {
+	mu    sync.Mutex
+	slots map[string]*counterSlot
+}
+
+// counterSlot is this process's view of one counter.
+type counterSlot struct {
+	// turn holds one token; a reservation takes it for its whole run, so
+	// the fields below are only touched by its holder.
+	turn chan struct{}
+	// known: rec is the counter as this process last wrote it, etag that
+	// version's ETag, and rec.Claim is bound to rec.Last (our bind said so).
+	known bool
+	rec   counterRecord
+	etag  ETag
+}
+
+func (l *counterLocal) slot(key string) *counterSlot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.slots[key]
+	if s == nil {
+		s = &counterSlot{turn: make(chan struct{}, 1)}
+		s.turn <- struct{}{}
+		l.slots[key] = s
+	}
+	return s
 }
 
 // counterRecord is the body of state/counters/<site>/<year>.
 type counterRecord struct {
 	Site string `json:"site"`
 	Year int    `json:"year"`
-	// Last is the last sequence taken; the next number is Last+1.
+	// Last is the last sequence taken; the next number is Last+1 (or Last
+	// again when Claim is bound to another number: see Counter).
 	Last int `json:"last"`
-	// Claim is the claim that took Last; empty only for Last == 0.
+	// Claim is the claim that took Last; empty for Last == 0 and after a
+	// number was given back (ReserveFresh), when every number up to Last is
+	// bound.
 	Claim string `json:"claim,omitempty"`
+	// Rev counts the writes. The ETag of a record is a hash of its bytes
+	// (S3's MD5, the filesystem backend's SHA-256), and a number given back
+	// makes Last go down: without Rev the counter could return to bytes it
+	// held before, and a write IfMatch those bytes' ETag would succeed
+	// although the counter moved in between. With it, an ETag is never
+	// seen twice.
+	Rev int64 `json:"rev,omitempty"`
 }
 
 // reservation is the body of index/raw/<sha>/<part>.
@@ -73,6 +148,26 @@ func RawClaim(sha string, part int) string { return fmt.Sprintf("%s/%d", sha, pa
 // site's time zone), decided by the caller from the item, never from the
 // clock at processing time.
 func (c Counter) Reserve(ctx context.Context, site string, year int, sha string, part int) (string, error) {
+	return c.reserve(ctx, site, year, sha, part, false)
+}
+
+// ReserveFresh is Reserve for a claim that had no number when the call
+// began because its raw item did not exist: the caller's own Raws.Store
+// created raw/<sha> in this attempt (RawMeta.Created), and no reservation
+// happens before raw is stored. It skips the lookup of the claim's own
+// binding: one request less.
+//
+// It stays correct when that premise fails — another replica that took the
+// same bytes a moment later (its Store found ours) may reserve the claim at
+// the same time: the bind, IfAbsent, then returns the number already bound,
+// which is the claim's one number, and the number this call took is given
+// back (the counter restored IfMatch) or, if the process dies first, taken
+// again by the next reservation (see Counter). It only costs more then.
+func (c Counter) ReserveFresh(ctx context.Context, site string, year int, sha string, part int) (string, error) {
+	return c.reserve(ctx, site, year, sha, part, true)
+}
+
+func (c Counter) reserve(ctx context.Context, site string, year int, sha string, part int, fresh bool) (string, error) {
 	if err := CheckSite(site); err != nil {
 		return "", fmt.Errorf("reserve number: %w", err)
 	}
@@ -84,57 +179,114 @@ func (c Counter) Reserve(ctx context.Context, site string, year int, sha string,
 	}
 	claim := RawClaim(sha, part)
 	key := counterKey(site, year)
+	var slot *counterSlot
+	if c.local != nil {
+		slot = c.local.slot(key)
+		select {
+		case <-slot.turn:
+		case <-ctx.Done():
+			return "", fmt.Errorf("reserve number for %s: %w", claim, ctx.Err())
+		}
+		defer func() { slot.turn <- struct{}{} }()
+	} else {
+		slot = &counterSlot{} // a memory for this call only
+	}
 	for attempt := 0; attempt < maxReserveAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("reserve number for %s: %w", claim, err)
 		}
-		// 1. The counter, first (see the type's comment for why the order matters).
+		// 1. The counter, first (see the type's comment for why the order
+		// matters), or what we last wrote to it.
 		var rec counterRecord
-		etag, err := getJSON(ctx, c.Bucket, key, &rec)
-		fresh := errors.Is(err, ErrNotFound)
-		if err != nil && !fresh {
-			return "", fmt.Errorf("reserve number for %s: %w", claim, err)
+		var etag ETag
+		var absent bool
+		remembered := slot.known
+		if remembered {
+			rec, etag = slot.rec, slot.etag
+		} else {
+			var err error
+			etag, err = getJSON(ctx, c.Bucket, key, &rec)
+			absent = errors.Is(err, ErrNotFound)
+			if err != nil && !absent {
+				return "", fmt.Errorf("reserve number for %s: %w", claim, err)
+			}
 		}
-		// 2. We took the last number and died before binding it.
-		if !fresh && rec.Claim == claim {
+		// 2. We took the last number: we bound it (remembered) or died
+		// before binding it.
+		if !absent && rec.Claim == claim {
+			if remembered {
+				return FormatNumber(site, year, rec.Last), nil
+			}
 			return c.bind(ctx, claim, FormatNumber(site, year, rec.Last))
 		}
-		// 3. We took a number earlier.
-		if n, err := c.lookup(ctx, claim); err == nil {
-			return n, nil
-		} else if !errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("reserve number for %s: %w", claim, err)
+		// 3. We took a number earlier. A fresh claim cannot have (see
+		// ReserveFresh for when it has all the same).
+		if !fresh {
+			if n, err := c.lookup(ctx, claim); err == nil {
+				return n, nil
+			} else if !errors.Is(err, ErrNotFound) {
+				return "", fmt.Errorf("reserve number for %s: %w", claim, err)
+			}
 		}
-		// 4. Roll the previous taker's binding forward before moving past it.
-		// Usually the binding is there: a read is much cheaper than a
-		// refused write (the filesystem backend syncs before it refuses).
-		if !fresh && rec.Claim != "" {
-			_, err := c.lookup(ctx, rec.Claim)
+		// 4. Roll the previous taker's binding forward before moving past it,
+		// unless we bound it ourselves (remembered). Usually the binding is
+		// there: a read is much cheaper than a refused write (the filesystem
+		// backend syncs before it refuses). If it names another number, the
+		// last one went to nobody and is taken again.
+		seq := rec.Last + 1
+		if !absent && rec.Claim != "" && !remembered {
+			last := FormatNumber(site, year, rec.Last)
+			n, err := c.lookup(ctx, rec.Claim)
 			if errors.Is(err, ErrNotFound) {
-				_, err = c.bind(ctx, rec.Claim, FormatNumber(site, year, rec.Last))
+				n, err = c.bind(ctx, rec.Claim, last)
 			}
 			if err != nil {
 				return "", fmt.Errorf("reserve number for %s: %w", claim, err)
 			}
+			if n != last {
+				seq = rec.Last
+			}
 		}
 		// 5. Take the next number.
-		if rec.Last >= maxSequence {
+		if seq > maxSequence {
 			return "", fmt.Errorf("reserve number for %s in %s/%d: %w", claim, site, year, ErrCounterExhausted)
 		}
 		o := PutOptions{IfMatch: etag}
-		if fresh {
+		if absent {
 			o = PutOptions{IfAbsent: true}
 		}
-		next := counterRecord{Site: site, Year: year, Last: rec.Last + 1, Claim: claim}
-		if _, err := putJSON(ctx, c.Bucket, key, next, o); err != nil {
+		next := counterRecord{Site: site, Year: year, Last: seq, Claim: claim, Rev: rec.Rev + 1}
+		slot.known = false // until the write and the bind both succeed
+		nextTag, err := putJSON(ctx, c.Bucket, key, next, o)
+		if err != nil {
 			if IsConflict(err) {
-				backoff(ctx, attempt)
+				if !remembered {
+					backoff(ctx, attempt) // another writer, not our memory, was stale
+				}
 				continue
 			}
 			return "", fmt.Errorf("reserve number for %s: %w", claim, err)
 		}
 		// 6. Bind it.
-		return c.bind(ctx, claim, FormatNumber(site, year, next.Last))
+		taken := FormatNumber(site, year, seq)
+		n, err := c.bind(ctx, claim, taken)
+		if err != nil {
+			return "", err
+		}
+		if n != taken {
+			// The claim had a number (a fresh claim reserved meanwhile by
+			// another replica): ours went to nobody. Give it back: the
+			// counter at seq-1, naming nobody since every number up to
+			// seq-1 is bound (seq-1 was rolled forward above, or we bound
+			// it, or the invariant says so when we took an orphan again).
+			// If someone moved the counter meanwhile, they found the
+			// orphan and took it; if we die first, the next one will.
+			back := counterRecord{Site: site, Year: year, Last: seq - 1, Rev: next.Rev + 1}
+			_, _ = putJSON(ctx, c.Bucket, key, back, PutOptions{IfMatch: nextTag})
+			return n, nil
+		}
+		slot.known, slot.rec, slot.etag = true, next, nextTag
+		return n, nil
 	}
 	return "", fmt.Errorf("reserve number for %s: counter %s still contended after %d attempts", claim, key, maxReserveAttempts)
 }
@@ -173,7 +325,10 @@ func (c Counter) bind(ctx context.Context, claim, number string) (string, error)
 	return got, nil
 }
 
-// Last returns the last sequence taken for site and year, 0 when none.
+// Last returns the last sequence taken for site and year, 0 when none. It
+// counts one number too many while a number taken in vain (ReserveFresh)
+// waits to be taken again: only if the process that took it died before
+// giving it back, until the next reservation of the sequence.
 func (c Counter) Last(ctx context.Context, site string, year int) (int, error) {
 	if err := CheckSite(site); err != nil {
 		return 0, fmt.Errorf("counter: %w", err)

@@ -119,12 +119,29 @@ func (d Dossiers) OpenDocument(ctx context.Context, m *Manifest, safeName string
 // empty ones. A dossier already created fails with ErrExists: for a replay
 // of the same raw item that means the work is done.
 func (d Dossiers) Create(ctx context.Context, m *Manifest) (ETag, error) {
+	return d.create(ctx, m, true)
+}
+
+// CreateAfterPut is Create for the caller that has just put every document
+// of m itself, in this attempt: PutDocument returned nil for each, and m
+// lists them as they were put (or as found stored, for a caller that
+// describes an existing copy after ErrExists). It skips the check that each
+// is stored — one HEAD per document — because that nil already proved it:
+// either our IfAbsent PUT stored the bytes, verified against SHA-256 and
+// size while streaming, or PutDocument's own check found the same ones
+// there; and a document is never replaced nor deleted.
+func (d Dossiers) CreateAfterPut(ctx context.Context, m *Manifest) (ETag, error) {
+	return d.create(ctx, m, false)
+}
+
+func (d Dossiers) create(ctx context.Context, m *Manifest, check bool) (ETag, error) {
 	m.Schema = ManifestSchema
 	normalize(m)
 	if err := checkManifest(m); err != nil {
 		return "", fmt.Errorf("create dossier %s: %w", m.Number, err)
 	}
-	for _, doc := range m.Documents {
+	for i := 0; check && i < len(m.Documents); i++ {
+		doc := m.Documents[i]
 		if err := d.checkStored(ctx, m.Number, doc); err != nil {
 			return "", fmt.Errorf("create dossier %s: document %s: %w", m.Number, doc.SafeName, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -168,6 +169,47 @@ func TestDossierCreateAndRead(t *testing.T) {
 			t.Errorf("reading an altered document: %v, want ErrIntegrity", err)
 		}
 	})
+}
+
+// TestDossierCreateAfterPut: for the caller that has just put the
+// documents, creating costs the queue marker and the manifest, no HEAD per
+// document; Create keeps its check, for every other caller.
+func TestDossierCreateAfterPut(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		create func(Dossiers, context.Context, *Manifest) (ETag, error)
+		heads  int
+	}{{"Create", Dossiers.Create, 2}, {"CreateAfterPut", Dossiers.CreateAfterPut, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &countingBucket{Bucket: newRecFS(t)}
+			d := Dossiers{Bucket: b}
+			m := sampleManifest()
+			putSampleDocuments(t, d, m)
+			b.take()
+			if _, err := tc.create(d, ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			heads, other := 0, map[string]int{}
+			for k, n := range b.take() {
+				if strings.HasPrefix(k, "head "+DocumentKey(m.Number, "")) {
+					heads += n
+				} else {
+					other[k] = n
+				}
+			}
+			want := map[string]int{"put " + QueueKey(m.Site, m.Status, m.ReceivedAt, m.Number): 1, "put " + ManifestKey(m.Number): 1}
+			if heads != tc.heads || !maps.Equal(other, want) {
+				t.Errorf("%s: %d HEADs of documents and %v; want %d and %v", tc.name, heads, other, tc.heads, want)
+			}
+			if got, _, err := d.Get(ctx, m.Number); err != nil || len(got.Documents) != len(m.Documents) {
+				t.Errorf("Get after %s: %v", tc.name, err)
+			}
+			if _, err := tc.create(d, ctx, sampleManifest()); !errors.Is(err, ErrExists) {
+				t.Errorf("%s again: %v, want ErrExists", tc.name, err)
+			}
+		})
+	}
 }
 
 func TestDossierPutDocument(t *testing.T) {

@@ -30,6 +30,17 @@ type RawMeta struct {
 	// CoordinatesTruncated is set when the coordinates were too long for
 	// object metadata and only a prefix of them was kept.
 	CoordinatesTruncated bool
+	// Created is set by Store when this very call wrote raw/<sha> (the HEAD
+	// found nothing and our IfAbsent PUT won): nothing can have been done
+	// with the item before, since every later record of it (number, done
+	// marker, quarantine entry, dossier) is written only once raw is
+	// stored, and recevable never deletes raw/. The caller may then skip
+	// looking for earlier work (see workers, and Counter.ReserveFresh);
+	// only earlier work: another replica may take the same bytes right
+	// after and work alongside, so every step stays idempotent. False
+	// when the bytes were already there, or when unsure (a retried PUT
+	// whose first reply was lost finds its own object); ignored on input.
+	Created bool
 }
 
 // Raws stores and reads raw originals, and keeps the two indexes that make
@@ -82,7 +93,8 @@ const maxRawMeta = 1600
 // is set, it is trusted only as far as the bytes match: the upload is
 // verified while streaming and a mismatch fails with ErrIntegrity, storing
 // nothing. Storing bytes already present is a success and returns the
-// metadata of the copy already there (the first source to store them wins).
+// metadata of the copy already there (the first source to store them wins);
+// the result's Created says which of the two happened.
 // Only after Store returned nil may the item be acknowledged at its source.
 func (r Raws) Store(ctx context.Context, m RawMeta, open func() (io.ReadCloser, error)) (RawMeta, error) {
 	if m.SHA256 == "" {
@@ -143,6 +155,7 @@ func (r Raws) Store(ctx context.Context, m RawMeta, open func() (io.ReadCloser, 
 	}
 	stored := m
 	stored.Coordinates, stored.CoordinatesTruncated = decodeCoordinates(o.Metadata)
+	stored.Created = true
 	return stored, nil
 }
 

@@ -31,6 +31,9 @@ func TestRawStoreAndOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !m.Created {
+			t.Errorf("first Store: Created = false, want true (this call wrote raw/)")
+		}
 		if m.SHA256 != shaOf(body) || m.Size != int64(len(body)) || calls != 2 {
 			t.Errorf("Store = sha %s size %d after %d opens; want %s, %d, 2 (hash pass, store pass)", m.SHA256, m.Size, calls, shaOf(body), len(body))
 		}
@@ -58,12 +61,55 @@ func TestRawStoreAndOpen(t *testing.T) {
 		// is given).
 		calls = 0
 		again, err := r.Store(ctx, RawMeta{Source: "drop:/srv/scans"}, opener(body, &calls))
-		if err != nil || again.Source != got.Source || calls != 1 {
-			t.Errorf("second Store = %+v, %v after %d opens", again, err, calls)
+		if err != nil || again.Source != got.Source || calls != 1 || again.Created {
+			t.Errorf("second Store = %+v, %v after %d opens; want the first copy's metadata, not Created", again, err, calls)
 		}
 		calls = 0
-		if _, err := r.Store(ctx, RawMeta{SHA256: m.SHA256, Size: m.Size}, opener(body, &calls)); err != nil || calls != 0 {
-			t.Errorf("Store with known hash of stored bytes: %v after %d opens", err, calls)
+		if known, err := r.Store(ctx, RawMeta{SHA256: m.SHA256, Size: m.Size, Created: true}, opener(body, &calls)); err != nil || calls != 0 || known.Created {
+			t.Errorf("Store with known hash of stored bytes: Created %v, %v after %d opens", known.Created, err, calls)
+		}
+	})
+}
+
+// TestRawStoreCreatedOnce: of writers storing the same bytes at once, one
+// is told it created raw/ — the others, and a writer whose PUT went
+// through but whose reply was lost and who tries again, are not: Created
+// lets the caller skip looking for earlier work, so it must never be set
+// by mistake.
+func TestRawStoreCreatedOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b Bucket) {
+		ctx := context.Background()
+		r := Raws{Bucket: b}
+		const writers = 6
+		created := make([]bool, writers)
+		errs := together(writers, func(i int) error {
+			var calls int
+			m, err := r.Store(ctx, RawMeta{Source: fmt.Sprint("s", i)}, opener("the same bytes", &calls))
+			created[i] = m.Created
+			return err
+		})
+		n := 0
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("writer %d: %v", i, err)
+			}
+			if created[i] {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d of %d concurrent Stores of the same bytes said Created, want exactly 1", n, writers)
+		}
+
+		// The reply of the PUT is lost: the caller retries and finds the
+		// object it wrote itself, which it cannot tell from another's.
+		lost := Raws{Bucket: &faultBucket{Bucket: b, after: true, failPut: func(k string) bool { return strings.HasPrefix(k, rawPrefix) }}}
+		var calls int
+		if _, err := lost.Store(ctx, RawMeta{}, opener("reply lost", &calls)); !errors.Is(err, errInjected) {
+			t.Fatalf("Store with a lost reply: %v", err)
+		}
+		if m, err := r.Store(ctx, RawMeta{}, opener("reply lost", &calls)); err != nil || m.Created {
+			t.Errorf("retry after a lost reply: Created %v, %v; want false", m.Created, err)
 		}
 	})
 }
