@@ -23,8 +23,9 @@ const actor = "recevable"
 // writeDossier writes the documents, then the manifest (the commit: a
 // dossier exists when its manifest does). Each write is idempotent, so a
 // replay after a crash anywhere in here finishes the same dossier; the done
-// marker is the caller's, once every unit of the item is written.
-func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry) error {
+// marker is the caller's, once every unit of the item is written. fresh:
+// the raw item was created by this attempt (job.fresh).
+func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry, fresh bool) error {
 	docs := make([]storage.Document, 0, len(u.docs))
 	half := (len(u.docs) + 1) / 2
 	for i, s := range u.docs {
@@ -38,16 +39,31 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number str
 		}
 	}
 
+	// A replay reads the manifest first: a dossier already created is left
+	// as it is, not even given a queue marker for a status staff may have
+	// changed since. A fresh item has no dossier yet (its number is bound to
+	// its raw sha, which did not exist before this attempt), so the read is
+	// skipped; should a replica that took the same bytes alongside have
+	// written it meanwhile, Create fails with ErrExists — done — after
+	// adding at most a marker in the queue that replica chose too, or one
+	// List removes after its grace (storage.Queue: one marker too many,
+	// never one too few).
+	var exists error = storage.ErrNotFound
+	if !fresh {
+		_, _, exists = p.dossiers.Get(ctx, number)
+	}
 	created := false
-	if _, _, err := p.dossiers.Get(ctx, number); errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(exists, storage.ErrNotFound) {
 		m := p.manifest(j, u, number, docs, as, linked, notes)
-		if _, err := p.dossiers.Create(ctx, m); err == nil {
+		// Every document of m was put just above, in this attempt: the
+		// HEAD per document of Create would only confirm it.
+		if _, err := p.dossiers.CreateAfterPut(ctx, m); err == nil {
 			created = true
 		} else if !errors.Is(err, storage.ErrExists) {
 			return err
 		}
-	} else if err != nil {
-		return err
+	} else if exists != nil {
+		return exists
 	}
 	p.fault(FaultDossierCreated, j.sha)
 	if created {

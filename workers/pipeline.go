@@ -223,7 +223,9 @@ func New(o Options) (*Pipeline, error) {
 	p.o = o
 	p.raws = storage.Raws{Bucket: o.Bucket, Retain: o.RawRetention, Now: o.Now}
 	p.dossiers = storage.Dossiers{Bucket: o.Bucket, Now: o.Now}
-	p.counter = storage.Counter{Bucket: o.Bucket}
+	// One counter per pipeline, shared by its workers: it remembers its own
+	// writes and lets them take turns (storage.NewCounter).
+	p.counter = storage.NewCounter(o.Bucket)
 	p.quar = storage.Quarantine{Bucket: o.Bucket, Now: o.Now}
 	p.leases = storage.Leases{Bucket: o.Bucket, Now: o.Now}
 	p.metrics = o.Metrics

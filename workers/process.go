@@ -65,6 +65,12 @@ type job struct {
 	// reprocess: a supervisor asked for it; the quarantine entry is ignored
 	// and removed on success.
 	reprocess bool
+	// fresh: this process's Raws.Store created raw/<sha> for this job
+	// (RawMeta.Created), so nothing was done with the item before, every
+	// record of it requiring raw first. The first attempt then skips the
+	// reads that look for earlier work; a later attempt (after a failed
+	// one, which may have done any part of the work) clears it.
+	fresh bool
 }
 
 // receivedAt is when the item reached the prefecture: the source's date, or
@@ -210,7 +216,7 @@ func (p *Pipeline) newJob(meta storage.RawMeta, open func() (io.ReadCloser, erro
 		return nil, intake.Permanent(fmt.Errorf("raw %s: unknown channel %q", meta.SHA256, ch))
 	}
 	return &job{
-		sha: meta.SHA256, meta: meta, site: site, channel: ch, source: meta.Source,
+		sha: meta.SHA256, meta: meta, site: site, channel: ch, source: meta.Source, fresh: meta.Created,
 		open: open, split: src.Split, stop: stop, now: p.o.Now,
 		log: log.With().Str("raw", meta.SHA256).Logger(),
 	}, nil
@@ -253,23 +259,35 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 			err = &intake.PermanentError{Err: fmt.Errorf("%w raw %s: %v", ErrPanic, j.sha, v)}
 		}
 	}()
-	// Finished before: a replay after a crash, or the same bytes again.
-	if d, err := p.raws.GetDone(ctx, j.sha); err == nil {
-		numbers := d.Numbers
-		if d.DuplicateOf != "" {
-			if numbers, _, err = p.firstDone(ctx, d.DuplicateOf); err != nil {
+	// Only the first attempt of a job may be fresh: a failed attempt may
+	// have written anything up to the done marker (a PUT whose reply was
+	// lost counts as failed).
+	fresh := j.fresh
+	j.fresh = false
+	if !fresh {
+		// Finished before: a replay after a crash, or the same bytes again.
+		// A fresh item cannot be: the done marker and the quarantine entry
+		// are written after raw, and we have just created raw. (Another
+		// replica that found our raw may be processing it alongside, as two
+		// replicas could already both pass these reads; every step below is
+		// idempotent.)
+		if d, err := p.raws.GetDone(ctx, j.sha); err == nil {
+			numbers := d.Numbers
+			if d.DuplicateOf != "" {
+				if numbers, _, err = p.firstDone(ctx, d.DuplicateOf); err != nil {
+					return Result{}, err
+				}
+			}
+			return Result{Raw: j.sha, Result: ResultDuplicate, Disposition: intake.Processed, Numbers: numbers, DuplicateOf: d.DuplicateOf}, nil
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return Result{}, fmt.Errorf("raw %s: %w", j.sha, err)
+		}
+		if !j.reprocess {
+			if e, _, err := p.quar.Get(ctx, j.sha); err == nil {
+				return Result{Raw: j.sha, Result: ResultQuarantined, Disposition: intake.Quarantined, Quarantine: &e}, nil
+			} else if !errors.Is(err, storage.ErrNotFound) {
 				return Result{}, err
 			}
-		}
-		return Result{Raw: j.sha, Result: ResultDuplicate, Disposition: intake.Processed, Numbers: numbers, DuplicateOf: d.DuplicateOf}, nil
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return Result{}, fmt.Errorf("raw %s: %w", j.sha, err)
-	}
-	if !j.reprocess {
-		if e, _, err := p.quar.Get(ctx, j.sha); err == nil {
-			return Result{Raw: j.sha, Result: ResultQuarantined, Disposition: intake.Quarantined, Quarantine: &e}, nil
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return Result{}, err
 		}
 	}
 
@@ -296,7 +314,7 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 
 	var numbers []string
 	for _, u := range pr.units {
-		number, err := p.register(ctx, j, u, linked, notes)
+		number, err := p.register(ctx, j, u, linked, notes, fresh)
 		if err != nil {
 			return Result{}, err
 		}
@@ -315,8 +333,9 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 }
 
 // register turns one unit into a registered dossier: documents checked,
-// number reserved, evidence assessed, dossier written.
-func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []string, notes []storage.HistoryEntry) (string, error) {
+// number reserved, evidence assessed, dossier written. fresh: the attempt
+// is the first on a raw item this process just created (job.fresh).
+func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []string, notes []storage.HistoryEntry, fresh bool) (string, error) {
 	start := time.Now()
 	err := p.checkDocuments(ctx, u)
 	p.metrics.observe(StageValidate, start)
@@ -329,8 +348,15 @@ func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []strin
 	// the raw sha and the part, a replay gets the same one.
 	start = time.Now()
 	year := u.received(j).In(j.site.Location).Year()
-	number, err := p.counter.Reserve(ctx, j.site.ID, year, j.sha, u.part)
-	reserve := time.Since(start)
+	reserve := p.counter.Reserve
+	if fresh {
+		// No claim of a raw item exists before the raw object: skip the
+		// lookup of our own binding (storage.Counter.ReserveFresh, which
+		// stays right if a replica reserves the same claim alongside).
+		reserve = p.counter.ReserveFresh
+	}
+	number, err := reserve(ctx, j.site.ID, year, j.sha, u.part)
+	reserved := time.Since(start)
 	if err != nil {
 		return "", err
 	}
@@ -348,8 +374,8 @@ func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []strin
 	}
 
 	start = time.Now()
-	err = p.writeDossier(ctx, j, u, number, as, linked, notes)
-	p.metrics.StageDuration.WithLabelValues(StageWriteDossier).Observe((time.Since(start) + reserve).Seconds())
+	err = p.writeDossier(ctx, j, u, number, as, linked, notes, fresh)
+	p.metrics.StageDuration.WithLabelValues(StageWriteDossier).Observe((time.Since(start) + reserved).Seconds())
 	return number, err
 }
 
