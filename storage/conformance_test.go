@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"maps"
@@ -78,6 +79,7 @@ func runConformance(t *testing.T, lim backendLimits, newBucket func(t *testing.T
 		{"Copy", testCopy},
 		{"LargeStreamed", testLargeStreamed},
 		{"FailedPutStoresNothing", testFailedPutStoresNothing},
+		{"SHA256Option", testSHA256Option},
 		{"ListOrderAndPages", testListOrderAndPages},
 		{"ListPrefix", testListPrefix},
 		{"UnicodeKeys", testUnicodeKeys},
@@ -216,7 +218,8 @@ func testIfAbsentRace(t *testing.T, b Bucket, lim backendLimits) {
 	ctx := context.Background()
 	etags := make([]ETag, n)
 	errs := race(n, func(i int) (err error) {
-		etags[i], err = b.Put(ctx, "state/counter/2025", strings.NewReader("creator "+strconv.Itoa(i)), PutOptions{IfAbsent: true})
+		body := "creator " + strconv.Itoa(i)
+		etags[i], err = b.Put(ctx, "state/counter/2025", strings.NewReader(body), PutOptions{IfAbsent: true, Size: racerSize(i, body)})
 		return err
 	})
 	winner := -1
@@ -239,13 +242,24 @@ func testIfAbsentRace(t *testing.T, b Bucket, lim backendLimits) {
 	}
 }
 
+// racerSize announces the size of every other racer's body, so that
+// backends with one way for bodies of known size and another for the rest
+// (S3: PutObject directly, or the uploader) race both against each other.
+func racerSize(i int, body string) int64 {
+	if i%2 == 0 {
+		return int64(len(body))
+	}
+	return 0
+}
+
 func testIfMatchRace(t *testing.T, b Bucket, lim backendLimits) {
 	const n = 16
 	ctx := context.Background()
 	base := put(t, b, "lease/imap", "free", PutOptions{})
 	etags := make([]ETag, n)
 	errs := race(n, func(i int) (err error) {
-		etags[i], err = b.Put(ctx, "lease/imap", strings.NewReader("held by "+strconv.Itoa(i)), PutOptions{IfMatch: base})
+		body := "held by " + strconv.Itoa(i)
+		etags[i], err = b.Put(ctx, "lease/imap", strings.NewReader(body), PutOptions{IfMatch: base, Size: racerSize(i, body)})
 		return err
 	})
 	winner := -1
@@ -621,5 +635,47 @@ func testInvalidMetadata(t *testing.T, b Bucket, lim backendLimits) {
 	}
 	if _, err := b.Head(ctx, "m"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rejected Puts stored something: Head err = %v", err)
+	}
+}
+
+// testSHA256Option: a body that does not match PutOptions.SHA256 is refused
+// with ErrIntegrity and leaves nothing behind, whatever way the backend
+// sends it (seekable or not, size known or not, one part or several).
+func testSHA256Option(t *testing.T, b Bucket, lim backendLimits) {
+	ctx := context.Background()
+	const big = s3MinPartSize + 1 // more than one part of the S3 tests' uploader
+	bigSHA := genSHA256(big, 9)
+	bigWant := hex.EncodeToString(bigSHA[:])
+	for _, tc := range []struct {
+		name string
+		body func() io.Reader
+		size int64
+		sha  string // the option; the body's own hash is the "match" case
+	}{
+		{"seekable, known size", func() io.Reader { return strings.NewReader("abc") }, 3, shaOf("abd")},
+		{"stream, known size", func() io.Reader { return struct{ io.Reader }{strings.NewReader("abc")} }, 3, shaOf("abd")},
+		{"stream, unknown size", func() io.Reader { return struct{ io.Reader }{strings.NewReader("abc")} }, -1, shaOf("abd")},
+		{"stream, several parts", func() io.Reader { return struct{ io.Reader }{newGenReader(big, 10)} }, big, bigWant},
+	} {
+		key := "sha/" + strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
+		_, err := b.Put(ctx, key, tc.body(), PutOptions{Size: tc.size, SHA256: tc.sha, IfAbsent: true})
+		if !errors.Is(err, ErrIntegrity) {
+			t.Errorf("%s: Put with another SHA256: err = %v, want ErrIntegrity", tc.name, err)
+		}
+		if _, err := b.Head(ctx, key); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: after a refused Put: Head err = %v, want ErrNotFound", tc.name, err)
+		}
+	}
+	// The same bodies with their own hash are stored.
+	if _, err := b.Put(ctx, "sha/ok", struct{ io.Reader }{strings.NewReader("abc")}, PutOptions{Size: 3, SHA256: shaOf("abc")}); err != nil {
+		t.Errorf("Put with the body's SHA256: %v", err)
+	} else if body, _ := get(t, b, "sha/ok"); body != "abc" {
+		t.Errorf("read back %q", body)
+	}
+	if _, err := b.Put(ctx, "sha/big", struct{ io.Reader }{newGenReader(big, 9)}, PutOptions{SHA256: bigWant}); err != nil {
+		t.Errorf("Put of several parts with the body's SHA256: %v", err)
+	}
+	if _, err := b.Put(ctx, "sha/bad", strings.NewReader("abc"), PutOptions{SHA256: "ABC"}); !errors.Is(err, ErrBadSHA256) {
+		t.Errorf("Put with SHA256 %q: err = %v, want ErrBadSHA256", "ABC", err)
 	}
 }

@@ -94,6 +94,9 @@ func (b *FS) Put(ctx context.Context, key string, r io.Reader, o PutOptions) (ET
 	if err := checkPutOptions(o); err != nil {
 		return "", fmt.Errorf("put %q: %w", key, err)
 	}
+	if err := checkSHA256Option(o); err != nil {
+		return "", fmt.Errorf("put %q: %w", key, err)
+	}
 	etag, err := b.put(ctx, key, r, o)
 	if err != nil {
 		return "", fmt.Errorf("put %q: %w", key, err)
@@ -126,6 +129,9 @@ func (b *FS) put(ctx context.Context, key string, r io.Reader, o PutOptions) (ET
 		return "", fmt.Errorf("body has %d bytes, Size says %d", n, o.Size)
 	}
 	digest := hex.EncodeToString(sum.Sum(nil))
+	if o.SHA256 != "" && digest != o.SHA256 {
+		return "", fmt.Errorf("%w: body has sha256 %s, SHA256 says %s", ErrIntegrity, digest, o.SHA256)
+	}
 	h := &fsHeader{
 		Version: fsHeaderVers, Key: key, Size: n, SHA256: digest,
 		// The ETag is the body's hash, like S3's MD5 ETag for single PUTs:

@@ -2,20 +2,34 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
-// Put implements Bucket. Every body goes through the multipart uploader: a
-// body that fits in one part is sent as a single PutObject from a PartSize
-// buffer, a larger or unknown-size one as a multipart upload whose
-// CompleteMultipartUpload carries the condition, so the object appears whole
-// or not at all, and a failed upload is aborted.
+// Put implements Bucket. A body of known size that fits in one part is sent
+// as one PutObject straight from r, when the request can be signed without
+// buffering it: r is seekable (the SDK hashes it and seeks back, and can
+// rewind it to retry), or o.SHA256 gives the payload hash. A body of unknown
+// size, larger than PartSize, or neither seekable nor hashed goes through the
+// multipart uploader: one PutObject from a PartSize buffer, or a multipart
+// upload whose CompleteMultipartUpload carries the condition, so the object
+// appears whole or not at all, and a failed upload is aborted.
+//
+// A body sent directly is always signed with its hash (x-amz-content-sha256,
+// even over HTTPS), o.SHA256 or the one the SDK computes, and the server
+// refuses a body that does not match it: one that is not the caller's, or
+// one cut short by a failing reader. On the uploader's path this process
+// checks o.SHA256 while reading. A non-seekable body sent directly cannot be
+// retried by the SDK after a 5xx: the Put fails and the caller retries.
 func (b *S3) Put(ctx context.Context, key string, r io.Reader, o PutOptions) (ETag, error) {
 	if err := checkKey(key); err != nil {
 		return "", err
@@ -23,10 +37,12 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader, o PutOptions) (ET
 	if err := checkPutOptions(o); err != nil {
 		return "", fmt.Errorf("put %q: %w", key, err)
 	}
+	if err := checkSHA256Option(o); err != nil {
+		return "", fmt.Errorf("put %q: %w", key, err)
+	}
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(b.bucket),
 		Key:         aws.String(key),
-		Body:        &sizedReader{r: r, want: o.Size},
 		ContentType: aws.String(contentTypeOr(o.ContentType)),
 		Metadata:    o.Metadata,
 	}
@@ -43,11 +59,117 @@ func (b *S3) Put(ctx context.Context, key string, r io.Reader, o PutOptions) (ET
 	case "SSE-C":
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = b.sseC()
 	}
+	var (
+		etag *string
+		err  error
+	)
+	if s, seekable := seekableAt(r); b.putDirectly(o, seekable) {
+		etag, err = b.putObject(ctx, in, r, s, o)
+	} else {
+		etag, err = b.upload(ctx, in, r, o)
+	}
+	if err != nil {
+		return "", fmt.Errorf("put %q: %w", key, b.mapPutError(err, o))
+	}
+	return ETag(aws.ToString(etag)), nil
+}
+
+// putDirectly says whether a Put is sent as one PutObject from the caller's
+// reader rather than through the uploader.
+func (b *S3) putDirectly(o PutOptions, seekable bool) bool {
+	switch {
+	case b.uploadAlways, o.Size <= 0, o.Size > b.o.PartSize:
+		return false
+	case !o.RetainUntil.IsZero():
+		// The CRC32 a retention needs is computed in a first pass over the
+		// body, then the SDK seeks back to send it (over plain HTTP; over
+		// HTTPS it is a trailer, as on the uploader's path).
+		return seekable
+	}
+	return seekable || o.SHA256 != ""
+}
+
+// putObject sends the body as one PutObject with Content-Length o.Size. s
+// is r's seeker when r can seek, the zero seekerAt otherwise.
+func (b *S3) putObject(ctx context.Context, in *s3.PutObjectInput, r io.Reader, s seekerAt, o PutOptions) (*string, error) {
+	sr := &sizedReader{r: r, want: o.Size}
+	in.Body = sr
+	if s.Seeker != nil {
+		// The SDK needs the Seek: to hash the body when o.SHA256 is empty,
+		// and to rewind it for a retry.
+		in.Body = &sizedSeeker{sizedReader: sr, s: s.Seeker, start: s.pos}
+	}
+	in.ContentLength = aws.Int64(o.Size)
+	out, err := b.client.PutObject(ctx, in, s3.WithAPIOptions(func(st *middleware.Stack) error {
+		if o.SHA256 != "" {
+			return st.Initialize.Add(payloadSHA256(o.SHA256), middleware.Before)
+		}
+		// Always a signed payload hash, even over HTTPS where the SDK would
+		// send UNSIGNED-PAYLOAD: a body cut short by a failing reader must
+		// be refused by its hash, and versitygw v1.8.0 commits an unsigned
+		// body cut short (it does not compare it with Content-Length).
+		_, err := st.Finalize.Swap((*v4.ComputePayloadSHA256)(nil).ID(), &v4.ComputePayloadSHA256{})
+		return err
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return out.ETag, nil
+}
+
+// upload sends the body through the multipart uploader, checking o.SHA256
+// on the way when the caller has not already wrapped r to do so: this
+// path's requests carry the hash of each part, not the caller's.
+func (b *S3) upload(ctx context.Context, in *s3.PutObjectInput, r io.Reader, o PutOptions) (*string, error) {
+	if o.SHA256 != "" && !verifies(r, o.SHA256) {
+		size := o.Size
+		if size <= 0 {
+			size = -1
+		}
+		r = NewVerifyingReader(r, o.SHA256, size)
+	}
+	in.Body = &sizedReader{r: r, want: o.Size}
 	out, err := b.uploader.Upload(ctx, in)
 	if err != nil {
-		return "", fmt.Errorf("put %q: %w", key, b.mapError(err, o))
+		return nil, err
 	}
-	return ETag(aws.ToString(out.ETag)), nil
+	return out.ETag, nil
+}
+
+// verifies reports whether r already checks the SHA-256 sha (putVerified's
+// readers), so that the body is not hashed twice in this process.
+func verifies(r io.Reader, sha string) bool {
+	switch v := r.(type) {
+	case *VerifyingReader:
+		return v.want == sha
+	case *verifyingSeeker:
+		return v.want == sha
+	}
+	return false
+}
+
+// payloadSHA256 gives the SigV4 signer the body's hash as a stack value,
+// the only place it looks: the SDK's ComputePayloadSHA256 then leaves the
+// body unread, the request carries x-amz-content-sha256 with this value,
+// and the server refuses a body that does not match it.
+type payloadSHA256 string
+
+// ID implements middleware.InitializeMiddleware.
+func (payloadSHA256) ID() string { return "recevable.PayloadSHA256" }
+
+// HandleInitialize implements middleware.InitializeMiddleware.
+func (h payloadSHA256) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	return next.HandleInitialize(v4.SetPayloadHash(ctx, string(h)), in)
+}
+
+// mapPutError is mapError, plus the server's refusal of a body that does
+// not match the signed payload hash (o.SHA256).
+func (b *S3) mapPutError(err error, o PutOptions) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "XAmzContentSHA256Mismatch" {
+		return fmt.Errorf("%w (%w)", ErrIntegrity, err)
+	}
+	return b.mapError(err, o)
 }
 
 func (b *S3) applyConditions(o PutOptions, ifNoneMatch, ifMatch **string) {
@@ -226,7 +348,12 @@ func (b *S3) copyThrough(ctx context.Context, src, dst string, o PutOptions) (ET
 }
 
 // sizedReader fails the read that proves the body differs from its announced
-// size, so that the upload fails and stores nothing. want <= 0 means unknown.
+// size, so that the upload fails and stores nothing. want <= 0 means
+// unknown. The failing Read returns no bytes, and the read that reaches want
+// bytes first checks that the body ends there: a consumer sending exactly
+// want bytes (net/http with a Content-Length) must never have sent them all
+// when the body is wrong. Errors of the caller's reader come out as a
+// *bodyError, which the client does not retry.
 type sizedReader struct {
 	r    io.Reader
 	want int64
@@ -236,13 +363,63 @@ type sizedReader struct {
 func (s *sizedReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.got += int64(n)
-	if s.want > 0 {
-		if s.got > s.want {
-			return 0, fmt.Errorf("body longer than its announced %d bytes", s.want)
+	if err != nil && err != io.EOF {
+		return 0, &bodyError{err}
+	}
+	if s.want <= 0 {
+		return n, err
+	}
+	switch {
+	case s.got > s.want:
+		return 0, &bodyError{fmt.Errorf("body longer than its announced %d bytes", s.want)}
+	case err == io.EOF && s.got != s.want:
+		return 0, &bodyError{fmt.Errorf("body has %d bytes, Size says %d", s.got, s.want)}
+	case s.got == s.want && err == nil && n > 0:
+		if perr := s.probeEnd(); perr != nil {
+			return 0, perr
 		}
-		if err == io.EOF && s.got != s.want {
-			return 0, fmt.Errorf("body has %d bytes, Size says %d", s.got, s.want)
-		}
+		return n, io.EOF
 	}
 	return n, err
 }
+
+// probeEnd reads past the announced size, where the body must end.
+func (s *sizedReader) probeEnd() error {
+	var one [1]byte
+	for range 100 { // io.Reader allows (0, nil); do not spin forever on it
+		n, err := s.r.Read(one[:])
+		switch {
+		case n > 0:
+			return &bodyError{fmt.Errorf("body longer than its announced %d bytes", s.want)}
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return &bodyError{err}
+		}
+	}
+	return &bodyError{io.ErrNoProgress}
+}
+
+// sizedSeeker is a sizedReader over a seekable body, with the body's own
+// positions: the SDK measures, hashes and rewinds it.
+type sizedSeeker struct {
+	*sizedReader
+	s     io.Seeker
+	start int64
+}
+
+// Seek implements io.Seeker.
+func (s *sizedSeeker) Seek(offset int64, whence int) (int64, error) {
+	pos, err := s.s.Seek(offset, whence)
+	if err == nil {
+		s.got = pos - s.start
+	}
+	return pos, err
+}
+
+// bodyError is an error of reading the caller's body. It is not the
+// network's: retrying the request would read the same body again.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "read body: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }

@@ -77,6 +77,9 @@ type S3 struct {
 	o        S3Options
 	sseKey   string // base64 SSE-C key and its MD5, computed once
 	sseKeyMD string
+	// uploadAlways sends every Put through the uploader, as before bodies
+	// of known size were sent directly: benchmarks set it to compare.
+	uploadAlways bool
 }
 
 var _ Bucket = (*S3)(nil)
@@ -149,6 +152,9 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = o.MaxRetries + 1
 				so.MaxBackoff = o.MaxBackoff
+				// A body that fails to read (integrity, size) surfaces as a
+				// send error, which the retryer would take for the network's.
+				so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notBodyError)}, so.Retryables...)
 			})
 		}),
 	}
@@ -174,4 +180,14 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
 	return b, nil
+}
+
+// notBodyError refuses to retry a request that failed on reading the
+// caller's body: the next attempt would read the same bytes.
+func notBodyError(err error) aws.Ternary {
+	var be *bodyError
+	if errors.As(err, &be) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
 }

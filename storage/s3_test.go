@@ -180,6 +180,15 @@ func TestS3Retries(t *testing.T) {
 	if n := len(px.requests()); n != 3 {
 		t.Errorf("Put took %d requests, want 3 (two throttled, one served)", n)
 	}
+	// The same, sent directly rather than through the uploader.
+	px.setFault(failFirst(2, http.StatusServiceUnavailable, "SlowDown"))
+	put(t, b, "k-direct", "after two 503s", PutOptions{Size: 14})
+	if n := len(px.requests()); n != 3 {
+		t.Errorf("direct Put took %d requests, want 3 (two throttled, one served)", n)
+	}
+	if body, _ := get(t, b, "k-direct"); body != "after two 503s" {
+		t.Errorf("direct Put after two 503s stored %q", body)
+	}
 	px.setFault(failFirst(3, http.StatusInternalServerError, "InternalError"))
 	if body, _ := get(t, b, "k"); body != "after two 503s" {
 		t.Errorf("Get after three 500s read %q", body)
@@ -195,12 +204,14 @@ func TestS3Retries(t *testing.T) {
 		t.Errorf("Put with retries disabled sent %d requests, want 1", n)
 	}
 	// A conflict is an answer, not a fault: never retried.
-	px.setFault(failFirst(1, http.StatusPreconditionFailed, "PreconditionFailed"))
-	if _, err := b.Put(ctx, "k3", strings.NewReader("x"), PutOptions{IfAbsent: true}); !errors.Is(err, ErrExists) {
-		t.Errorf("412 on IfAbsent: err = %v, want ErrExists", err)
-	}
-	if n := len(px.requests()); n != 1 {
-		t.Errorf("412 was retried: %d requests", n)
+	for _, size := range []int64{0, 1} { // the uploader, then directly
+		px.setFault(failFirst(1, http.StatusPreconditionFailed, "PreconditionFailed"))
+		if _, err := b.Put(ctx, "k3", strings.NewReader("x"), PutOptions{IfAbsent: true, Size: size}); !errors.Is(err, ErrExists) {
+			t.Errorf("412 on IfAbsent (Size %d): err = %v, want ErrExists", size, err)
+		}
+		if n := len(px.requests()); n != 1 {
+			t.Errorf("412 was retried (Size %d): %d requests", size, n)
+		}
 	}
 }
 
@@ -216,10 +227,17 @@ func TestS3ConditionalConflict(t *testing.T) {
 	if !errors.Is(err, ErrPreconditionFailed) {
 		t.Errorf("409 on IfMatch: err = %v, want ErrPreconditionFailed", err)
 	}
+	for _, size := range []int64{0, 1} { // the uploader, then directly
+		px.setFault(failFirst(1, http.StatusConflict, "ConditionalRequestConflict"))
+		_, err = b.Put(context.Background(), "new", strings.NewReader("v"), PutOptions{IfAbsent: true, Size: size})
+		if !errors.Is(err, ErrExists) {
+			t.Errorf("409 on IfAbsent (Size %d): err = %v, want ErrExists", size, err)
+		}
+	}
 	px.setFault(failFirst(1, http.StatusConflict, "ConditionalRequestConflict"))
-	_, err = b.Put(context.Background(), "new", strings.NewReader("v"), PutOptions{IfAbsent: true})
-	if !errors.Is(err, ErrExists) {
-		t.Errorf("409 on IfAbsent: err = %v, want ErrExists", err)
+	_, err = b.Put(context.Background(), "k", strings.NewReader("v3"), PutOptions{IfMatch: etag, Size: 2})
+	if !errors.Is(err, ErrPreconditionFailed) {
+		t.Errorf("409 on IfMatch, sent directly: err = %v, want ErrPreconditionFailed", err)
 	}
 }
 
@@ -233,11 +251,13 @@ func TestS3SSEHeaders(t *testing.T) {
 
 	t.Run("AES256", func(t *testing.T) {
 		b := newTestS3(t, srv, px.URL, srv.Bucket, func(o *S3Options) { o.SSE = "AES256" })
-		px.setFault(nil)
-		put(t, b, "sse-s3", "x", PutOptions{})
-		reqs := px.requests()
-		if len(reqs) != 1 || reqs[0].header.Get("X-Amz-Server-Side-Encryption") != "AES256" {
-			t.Errorf("PutObject headers: %v", reqs)
+		for _, o := range []PutOptions{{}, {Size: 1}} { // the uploader, then directly
+			px.setFault(nil)
+			put(t, b, "sse-s3", "x", o)
+			reqs := px.requests()
+			if len(reqs) != 1 || reqs[0].header.Get("X-Amz-Server-Side-Encryption") != "AES256" {
+				t.Errorf("PutObject headers (Size %d): %v", o.Size, reqs)
+			}
 		}
 	})
 
@@ -246,6 +266,8 @@ func TestS3SSEHeaders(t *testing.T) {
 		b := newTestS3(t, srv, px.URL, srv.Bucket, func(o *S3Options) { o.SSE, o.SSECustomerKey = "SSE-C", key })
 		px.setFault(nil)
 		put(t, b, "sse-c", "small", PutOptions{})
+		put(t, b, "sse-c-direct", "sent directly", PutOptions{Size: 13})
+		put(t, b, "sse-c-hashed", "sent directly", PutOptions{Size: 13, SHA256: shaOf("sent directly")})
 		if _, err := b.Put(ctx, "sse-c-big", struct{ io.Reader }{newGenReader(s3MinPartSize+1, 7)}, PutOptions{}); err != nil {
 			t.Fatalf("multipart Put: %v", err)
 		}
@@ -272,7 +294,7 @@ func TestS3SSEHeaders(t *testing.T) {
 				t.Errorf("CopyObject without the source's SSE-C key")
 			}
 		}
-		if len(ops) < 7 { // put, create+2 parts+complete, get, head, copy
+		if len(ops) < 9 { // 3 puts, create+2 parts+complete, get, head, copy
 			t.Errorf("requests seen: %q", ops)
 		}
 	})

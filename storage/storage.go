@@ -62,6 +62,12 @@ type PutOptions struct {
 	// RetainUntil asks the backend to lock the object until then (S3 Object
 	// Lock, compliance mode) when the bucket supports it. Zero means no lock.
 	RetainUntil time.Time
+	// SHA256, when set, is the lower-case hex SHA-256 of the body, known to
+	// the caller (raw originals and documents are content-addressed). A body
+	// that does not match it is refused: the Put fails with ErrIntegrity and
+	// stores nothing. On S3 it is also the signed payload hash, so the SDK
+	// does not read the body once more to compute it.
+	SHA256 string
 }
 
 // Info describes a stored object.

@@ -75,6 +75,26 @@ func TestVerifyingReaderAtSize(t *testing.T) {
 	if vr.Verified() {
 		t.Errorf("Verified() after reading corrupted bytes with ReadFull")
 	}
+	// The read that finds the mismatch withholds its bytes: a consumer
+	// that sends what it reads (an HTTP body with a Content-Length) never
+	// sends them all.
+	for _, tc := range []struct {
+		name string
+		data []byte
+		size int64
+	}{
+		{"corrupted", bad, size},
+		{"one byte less", bad[1:], size},
+	} {
+		for _, chunk := range []int{1, 4, 64} {
+			var sent bytes.Buffer
+			vr = NewVerifyingReader(bytes.NewReader(tc.data), shaOf(string(body)), tc.size)
+			_, err := io.CopyBuffer(&sent, io.LimitReader(struct{ io.Reader }{vr}, size), make([]byte, chunk))
+			if !errors.Is(err, ErrIntegrity) || sent.Len() >= int(size) {
+				t.Errorf("%s, %d-byte reads: sent %d of %d bytes, err %v; want fewer, ErrIntegrity", tc.name, chunk, sent.Len(), size, err)
+			}
+		}
+	}
 	vr = NewVerifyingReader(bytes.NewReader(body), shaOf(string(body)), size)
 	if _, err := io.Copy(io.Discard, io.LimitReader(vr, size)); err != nil || !vr.Verified() {
 		t.Errorf("copy of intact bytes = %v, Verified %v", err, vr.Verified())
