@@ -34,12 +34,14 @@ type RawMeta struct {
 	// found nothing and our IfAbsent PUT won): nothing can have been done
 	// with the item before, since every later record of it (number, done
 	// marker, quarantine entry, dossier) is written only once raw is
-	// stored, and recevable never deletes raw/. The caller may then skip
-	// looking for earlier work (see workers, and Counter.ReserveFresh);
-	// only earlier work: another replica may take the same bytes right
-	// after and work alongside, so every step stays idempotent. False
-	// when the bytes were already there, or when unsure (a retried PUT
-	// whose first reply was lost finds its own object); ignored on input.
+	// stored, and nothing in recevable deletes a stored raw original. The
+	// caller may then skip looking for earlier work (see workers, and
+	// Counter.ReserveFresh); only earlier work: another replica may take
+	// the same bytes right after and work alongside, so every step stays
+	// idempotent, and so the skip costs nothing worse than redone work if
+	// the premise ever fails (a raw object deleted by hand). False when the
+	// bytes were already there, or when unsure (a retried PUT whose first
+	// reply was lost finds its own object); ignored on input.
 	Created bool
 }
 
