@@ -1,11 +1,15 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"recevable/storage/s3test"
 )
@@ -79,5 +83,124 @@ func BenchmarkS3Put50MB(b *testing.B) {
 		if _, err := bk.Put(ctx, fmt.Sprintf("raw/%d", i%2), struct{ io.Reader }{newGenReader(size, uint64(i))}, PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// newBenchS3 opens bucket on srv the way production does (default part
+// size and concurrency).
+func newBenchS3(b *testing.B, srv *s3test.Server, bucket string) *S3 {
+	b.Helper()
+	bk, err := NewS3(context.Background(), S3Options{
+		Endpoint: srv.Endpoint, Region: srv.Region, Bucket: bucket, PathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bk
+}
+
+// putPaths runs fn once sending bodies of known size directly, once through
+// the uploader as every Put did before, so that the two compare.
+func putPaths(b *testing.B, fn func(b *testing.B, bk *S3)) {
+	srv := s3test.Start(b)
+	for _, path := range []struct {
+		name     string
+		uploader bool
+	}{{"direct", false}, {"uploader", true}} {
+		b.Run(path.name, func(b *testing.B) {
+			// A fresh bucket per run: the keys are created IfAbsent.
+			bk := newBenchS3(b, srv, srv.NewBucket(b, false))
+			bk.uploadAlways = path.uploader
+			fn(b, bk)
+		})
+	}
+}
+
+// processCPU returns the CPU time (user and system) this process has used,
+// from /proc/self/stat, and false where there is no such file. It leaves
+// out the S3 server's time: the two share the machine, and wall time mixes
+// them.
+func processCPU() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime and stime fields 14 and 15.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const ticks = 100 // USER_HZ, the same on every Linux architecture
+	return time.Duration(utime+stime) * time.Second / ticks, true
+}
+
+// loopCPU runs put in a b.Loop and reports this process's CPU per Put as
+// cpu-ns/op (to 10 ms in all: run for a few seconds).
+func loopCPU(b *testing.B, put func(i int)) {
+	start, ok := processCPU()
+	n := 0
+	for ; b.Loop(); n++ {
+		put(n)
+	}
+	if end, ok2 := processCPU(); ok && ok2 {
+		b.ReportMetric(float64(end-start)/float64(n), "cpu-ns/op")
+	}
+}
+
+// BenchmarkS3PutSmall creates 1 KiB JSON records with IfAbsent, as the
+// pipeline writes markers, index entries and manifests (PutJSON: a
+// bytes.Reader of known size).
+func BenchmarkS3PutSmall(b *testing.B) {
+	rec, err := encodeJSON(map[string]string{"raw": strings.Repeat("0123456789abcdef", 60)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec = rec[:1024]
+	putPaths(b, func(b *testing.B, bk *S3) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(rec)))
+		loopCPU(b, func(i int) {
+			o := PutOptions{IfAbsent: true, Size: int64(len(rec)), ContentType: "application/json"}
+			if _, err := bk.Put(ctx, fmt.Sprintf("index/%d", i), bytes.NewReader(rec), o); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// BenchmarkS3PutKnownSize puts 1 MiB bodies of known size, with their
+// SHA-256 given (raw originals and documents) and without.
+func BenchmarkS3PutKnownSize(b *testing.B) {
+	const size = 1 << 20
+	body, err := io.ReadAll(newGenReader(size, 5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sha := shaOf(string(body))
+	for _, tc := range []struct {
+		name string
+		sha  string
+	}{{"sha256", sha}, {"no-sha256", ""}} {
+		b.Run(tc.name, func(b *testing.B) {
+			putPaths(b, func(b *testing.B, bk *S3) {
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.SetBytes(size)
+				loopCPU(b, func(i int) {
+					o := PutOptions{IfAbsent: true, Size: size, SHA256: tc.sha}
+					if _, err := bk.Put(ctx, fmt.Sprintf("raw/%d", i), bytes.NewReader(body), o); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+		})
 	}
 }

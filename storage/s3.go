@@ -2,10 +2,13 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -25,7 +28,8 @@ import (
 // appears whole or not at all, and a failed upload is aborted.
 //
 // A body sent directly is always signed with its hash (x-amz-content-sha256,
-// even over HTTPS), o.SHA256 or the one the SDK computes, and the server
+// even over HTTPS), o.SHA256 or one computed in a first pass over the
+// seekable body, and the server
 // refuses a body that does not match it: one that is not the caller's, or
 // one cut short by a failing reader. On the uploader's path this process
 // checks o.SHA256 while reading. A non-seekable body sent directly cannot be
@@ -94,27 +98,50 @@ func (b *S3) putDirectly(o PutOptions, seekable bool) bool {
 func (b *S3) putObject(ctx context.Context, in *s3.PutObjectInput, r io.Reader, s seekerAt, o PutOptions) (*string, error) {
 	sr := &sizedReader{r: r, want: o.Size}
 	in.Body = sr
+	sha := o.SHA256
 	if s.Seeker != nil {
-		// The SDK needs the Seek: to hash the body when o.SHA256 is empty,
-		// and to rewind it for a retry.
-		in.Body = &sizedSeeker{sizedReader: sr, s: s.Seeker, start: s.pos}
+		// The SDK rewinds a seekable body to retry a request.
+		ss := &sizedSeeker{sizedReader: sr, s: s.Seeker, start: s.pos}
+		in.Body = ss
+		if sha == "" {
+			var err error
+			if sha, err = hashAndRewind(ss, s.pos); err != nil {
+				return nil, err
+			}
+		}
 	}
 	in.ContentLength = aws.Int64(o.Size)
+	// Always a signed payload hash, even over HTTPS where the SDK would send
+	// UNSIGNED-PAYLOAD: a body cut short by a failing reader must be refused
+	// by its hash, and versitygw v1.8.0 commits an unsigned body cut short
+	// (it does not compare it with Content-Length).
 	out, err := b.client.PutObject(ctx, in, s3.WithAPIOptions(func(st *middleware.Stack) error {
-		if o.SHA256 != "" {
-			return st.Initialize.Add(payloadSHA256(o.SHA256), middleware.Before)
-		}
-		// Always a signed payload hash, even over HTTPS where the SDK would
-		// send UNSIGNED-PAYLOAD: a body cut short by a failing reader must
-		// be refused by its hash, and versitygw v1.8.0 commits an unsigned
-		// body cut short (it does not compare it with Content-Length).
-		_, err := st.Finalize.Swap((*v4.ComputePayloadSHA256)(nil).ID(), &v4.ComputePayloadSHA256{})
-		return err
+		return st.Initialize.Add(payloadSHA256(sha), middleware.Before)
 	}))
 	if err != nil {
 		return nil, err
 	}
 	return out.ETag, nil
+}
+
+// hashBuffers hold the buffers hashAndRewind reads through: the SDK's own
+// hashing allocates 32 KiB per request, more than a small record's Put
+// allocates in all.
+var hashBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// hashAndRewind returns the lower-case hex SHA-256 of what r yields, then
+// seeks r back to start.
+func hashAndRewind(r io.ReadSeeker, start int64) (string, error) {
+	buf := hashBuffers.Get().(*[32 << 10]byte)
+	defer hashBuffers.Put(buf)
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, r, buf[:]); err != nil {
+		return "", err
+	}
+	if _, err := r.Seek(start, io.SeekStart); err != nil {
+		return "", &bodyError{fmt.Errorf("seek back to the start: %w", err)}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // upload sends the body through the multipart uploader, checking o.SHA256
