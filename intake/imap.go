@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -18,8 +19,10 @@ import (
 // Files: imap.go (Next, Close), imap_options.go (options and defaults),
 // imap_dial.go (TLS, authentication),
 // imap_cursor.go (cursor, scan), imap_fetch.go (streaming fetch to the
-// spool), imap_postaction.go (ack: move or keyword), imap_idle.go (IDLE,
-// polling, watchdog, backoff), imap_cursorstore.go (cursors in the bucket),
+// spool), imap_ack.go (acks coalesced into batches), imap_postaction.go
+// (the batch's commands: move or keyword), imap_idle.go (IDLE, polling,
+// watchdog, backoff), imap_cursorstore.go (cursors in the bucket, written
+// outside the connection's lock),
 // imap_metrics.go (connection and IDLE gauges, reconnects, readiness),
 // xoauth2.go (the XOAUTH2 SASL client). Tests run against imapmemserver and
 // a real Dovecot (package imaptest).
@@ -58,6 +61,13 @@ type IMAPSource struct {
 	book     uidBook
 	failures int        // consecutive failed attempts, for the backoff (Next only)
 	health   imapHealth // for metrics and readiness (imap_metrics.go)
+
+	cw   cursorWriter // the book's cursor on its way to the store
+	acks ackQueue     // acks waiting for the connection (imap_ack.go)
+
+	// wrapConn, when set (tests), wraps the TCP connection of each dial:
+	// the tests count the commands on the wire.
+	wrapConn func(net.Conn) net.Conn
 }
 
 var _ Source = (*IMAPSource)(nil)
@@ -80,6 +90,7 @@ func NewIMAP(opts IMAPOptions, cursors CursorStore) (*IMAPSource, error) {
 	}
 	s.log = opts.Logger.With().Str("source", s.id).Logger()
 	s.book.init()
+	s.acks.max = ackBatchMax
 	s.metricOpened()
 	return s, nil
 }
@@ -133,10 +144,17 @@ func (s *IMAPSource) Next(ctx context.Context) (Item, Ack, error) {
 }
 
 // take connects if needed, scans when nothing is queued, and downloads the
-// first queued message. ok is false when the folder has nothing new.
+// first queued message. ok is false when the folder has nothing new. A
+// cursor moved by the scan is written once the connection is free.
 func (s *IMAPSource) take(ctx context.Context) (Item, Ack, bool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	item, ack, ok, err := s.takeLocked(ctx)
+	s.mu.Unlock()
+	s.persist(ctx, false)
+	return item, ack, ok, err
+}
+
+func (s *IMAPSource) takeLocked(ctx context.Context) (Item, Ack, bool, error) {
 	conn, err := s.connLocked(ctx)
 	if err != nil {
 		return Item{}, nil, false, err
@@ -186,7 +204,7 @@ func (s *IMAPSource) take(ctx context.Context) (Item, Ack, bool, error) {
 			continue
 		case !found:
 			s.book.gone(uid) // expunged by someone else meanwhile
-			s.persistLocked(ctx)
+			s.noteCursorLocked()
 			continue
 		}
 		return item, ack, true, nil
@@ -211,7 +229,8 @@ func (s *IMAPSource) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
 	defer cancel()
-	s.persistLocked(ctx)
+	s.noteCursorLocked()
+	s.persist(ctx, true)
 	s.metricClosed()
 	return nil
 }

@@ -41,9 +41,7 @@ var ErrCursorConflict = errors.New("intake: cursor changed by another writer")
 // restart.
 type uidBook struct {
 	loaded    bool
-	cursor    Cursor // in memory, possibly ahead of the stored one
-	stored    Cursor // last written (or read)
-	version   string
+	cursor    Cursor // in memory, possibly ahead of the stored one (see cursorWriter)
 	scannedTo imap.UID // every UID up to here was seen by a scan (or is ≤ the cursor)
 
 	unacked   map[imap.UID]struct{} // found by a scan, not acked (includes in flight)
@@ -128,11 +126,16 @@ func (b *uidBook) retryable() bool {
 }
 
 // done records an ack.
-func (b *uidBook) done(uid imap.UID) {
-	delete(b.unacked, uid)
-	delete(b.inflight, uid)
-	delete(b.abandoned, uid)
-	b.acked[uid] = struct{}{}
+func (b *uidBook) done(uid imap.UID) { b.doneAll([]imap.UID{uid}) }
+
+// doneAll records the acks of a batch, then advances the cursor once.
+func (b *uidBook) doneAll(uids []imap.UID) {
+	for _, uid := range uids {
+		delete(b.unacked, uid)
+		delete(b.inflight, uid)
+		delete(b.abandoned, uid)
+		b.acked[uid] = struct{}{}
+	}
 	b.advance()
 }
 
@@ -171,44 +174,11 @@ func (s *IMAPSource) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
-	s.book.cursor, s.book.stored, s.book.version = c, c, version
+	s.book.cursor = c
 	s.book.scannedTo = imap.UID(c.LastUID)
 	s.book.loaded = true
+	s.cw.loaded(c, version)
 	return nil
-}
-
-// persistLocked writes the cursor if it moved. A failure is logged, not
-// returned: the cursor is an optimisation (a lost one costs a rescan and
-// deduplication, never a message), and the next call tries again.
-func (s *IMAPSource) persistLocked(ctx context.Context) {
-	b := &s.book
-	if !b.loaded || b.cursor == b.stored {
-		return
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		v, err := s.cursors.Put(ctx, s.id, b.cursor, b.version)
-		if err == nil {
-			b.stored, b.version = b.cursor, v
-			return
-		}
-		if !errors.Is(err, ErrCursorConflict) {
-			s.log.Warn().Err(err).Msg("imap: cursor not written, will retry")
-			return
-		}
-		// Another writer (two replicas on one source: the lease should
-		// prevent it). Re-read; keep the further of the two under the same
-		// UIDVALIDITY, ours otherwise.
-		theirs, version, gerr := s.cursors.Get(ctx, s.id)
-		if gerr != nil {
-			s.log.Warn().Err(gerr).Msg("imap: cursor conflict, re-read failed")
-			return
-		}
-		s.log.Warn().Uint32("uidvalidity", theirs.UIDValidity).Uint32("last_uid", theirs.LastUID).Msg("imap: cursor written by another process")
-		b.version, b.stored = version, theirs
-		if theirs.UIDValidity == b.cursor.UIDValidity && theirs.LastUID >= b.cursor.LastUID {
-			return
-		}
-	}
 }
 
 // scanLocked looks for new messages: first the cheap STATUS (UIDNEXT
@@ -239,7 +209,7 @@ func (s *IMAPSource) scanLocked(ctx context.Context, conn *imapConn) error {
 			s.log.Warn().Uint32("uidvalidity", st.UIDValidity).Uint32("old_uidvalidity", b.cursor.UIDValidity).Msg("imap: UIDVALIDITY changed, cursor reset")
 		}
 		b.reset(st.UIDValidity)
-		s.persistLocked(ctx)
+		s.noteCursorLocked()
 	}
 	var last imap.UID
 	if st.UIDNext > 0 {
@@ -280,6 +250,6 @@ func (s *IMAPSource) scanLocked(ctx context.Context, conn *imapConn) error {
 	}
 	b.found(uids, last)
 	b.advance()
-	s.persistLocked(ctx)
+	s.noteCursorLocked()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"recevable/storage"
@@ -50,4 +51,126 @@ func (b BucketCursors) Put(ctx context.Context, sourceID string, c Cursor, versi
 		return "", err
 	}
 	return string(etag), nil
+}
+
+// cursorWriter carries the book's cursor to the CursorStore. It has its own
+// locks, apart from the connection's: a write to the bucket takes as long
+// as a few IMAP commands, and acks and takes must not wait for it (an ack
+// batch's IMAP command runs while the previous batch's cursor is written).
+//
+// Lock order: IMAPSource.mu, then put, then mu. Nothing takes
+// IMAPSource.mu while holding put or mu.
+type cursorWriter struct {
+	mu     sync.Mutex
+	latest Cursor // the book's cursor when last noted (noteCursorLocked)
+	seq    uint64 // bumped each time latest changes
+
+	put     sync.Mutex // held for a whole write; guards the fields below
+	stored  Cursor     // last written (or read)
+	version string
+	written uint64 // the seq that stored reflects
+}
+
+// loaded records the cursor read from the store.
+func (w *cursorWriter) loaded(c Cursor, version string) {
+	w.put.Lock()
+	defer w.put.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.latest, w.stored, w.version = c, c, version
+	w.written = w.seq
+}
+
+// dirty reports whether a noted cursor is not written yet.
+func (w *cursorWriter) dirty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq > w.written
+}
+
+// noteCursorLocked hands the book's cursor to the writer. The book is
+// guarded by the connection's lock; the writer reads only what was noted,
+// so the bucket write can happen once that lock is released.
+func (s *IMAPSource) noteCursorLocked() {
+	w := &s.cw
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.latest != s.book.cursor {
+		w.latest = s.book.cursor
+		w.seq++
+	}
+}
+
+// persist writes the last noted cursor if it is not written yet. With wait
+// it waits for a write in progress, then writes what is newest (an ack
+// batch returns once its cursor is stored, or the write has failed);
+// without, it leaves the work to the write in progress, which looks again
+// before it ends. A failure is logged, not returned: the cursor is an
+// optimisation (a lost one costs a rescan and deduplication, never a
+// message), and the next call tries again.
+//
+// Never called with IMAPSource.mu held, except by Close.
+func (s *IMAPSource) persist(ctx context.Context, wait bool) {
+	w := &s.cw
+	if !w.dirty() {
+		return
+	}
+	if wait {
+		w.put.Lock()
+	} else if !w.put.TryLock() {
+		return
+	}
+	for {
+		ok := s.writeCursorPut(ctx)
+		w.put.Unlock()
+		// A note made while we held put, by a caller that then found put
+		// taken, is ours to write.
+		if !ok || !w.dirty() || !w.put.TryLock() {
+			return
+		}
+	}
+}
+
+// writeCursorPut writes noted cursors until the store holds the latest;
+// false when a write failed. Called with put held.
+func (s *IMAPSource) writeCursorPut(ctx context.Context) bool {
+	w := &s.cw
+	for attempt := 0; ; {
+		w.mu.Lock()
+		c, seq := w.latest, w.seq
+		w.mu.Unlock()
+		if seq <= w.written {
+			return true
+		}
+		if c == w.stored {
+			w.written = seq
+			continue
+		}
+		v, err := s.cursors.Put(ctx, s.id, c, w.version)
+		if err == nil {
+			w.stored, w.version, w.written = c, v, seq
+			attempt = 0
+			continue
+		}
+		if !errors.Is(err, ErrCursorConflict) {
+			s.log.Warn().Err(err).Msg("imap: cursor not written, will retry")
+			return false
+		}
+		// Another writer (two replicas on one source: the lease should
+		// prevent it). Re-read; keep the further of the two under the same
+		// UIDVALIDITY, ours otherwise.
+		if attempt++; attempt > 1 {
+			return false
+		}
+		theirs, version, gerr := s.cursors.Get(ctx, s.id)
+		if gerr != nil {
+			s.log.Warn().Err(gerr).Msg("imap: cursor conflict, re-read failed")
+			return false
+		}
+		s.log.Warn().Uint32("uidvalidity", theirs.UIDValidity).Uint32("last_uid", theirs.LastUID).Msg("imap: cursor written by another process")
+		w.version, w.stored = version, theirs
+		if theirs.UIDValidity == c.UIDValidity && theirs.LastUID >= c.LastUID {
+			w.written = seq
+		}
+	}
 }

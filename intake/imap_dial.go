@@ -120,6 +120,9 @@ func (s *IMAPSource) dial(ctx context.Context) (conn *imapConn, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("imap dial %s: %w", addr, err)
 	}
+	if s.wrapConn != nil {
+		raw = s.wrapConn(raw)
+	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.TLSConfig != nil {
 		tlsConf = o.TLSConfig.Clone()

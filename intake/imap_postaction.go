@@ -9,129 +9,115 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-// ack is the Ack of an IMAP item. It must be called only once the raw bytes
-// are stored (DESIGN.md, "Raw first"). Processed moves the message to
-// ProcessedFolder (or sets Keyword), Quarantined to QuarantineFolder (or
-// sets QuarantineKeyword); then the cursor advances. Never a plain delete:
-// the message always survives in some folder of the account.
-//
-// An error means the message is still in the folder as it was (or, at
-// worst, also copied to the target folder): it is offered again later and
-// the pipeline deduplicates it. Acking twice is harmless.
-func (s *IMAPSource) ack(ctx context.Context, fl *imapFlight, d Disposition) error {
-	if d != Processed && d != Quarantined {
-		return fmt.Errorf("imap ack uid %d: unknown disposition %v", fl.uid, d)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.poke() // the ack ended any IDLE: let Next look again
-	if fl.acked {
-		return nil
-	}
-	if cur, ok := s.book.inflight[fl.uid]; (ok && cur != fl) || fl.validity != s.book.cursor.UIDValidity {
-		return fmt.Errorf("imap ack uid %d: taken under UIDVALIDITY %d, now %d: %w", fl.uid, fl.validity, s.book.cursor.UIDValidity, ErrUIDValidityChanged)
-	}
-	conn, err := s.connLocked(ctx)
-	if err != nil {
-		return fmt.Errorf("imap ack uid %d: %w", fl.uid, err)
-	}
-	if err := s.selectLocked(ctx, conn); err != nil {
-		if conn.broken {
-			s.dropLocked(err)
-		}
-		return fmt.Errorf("imap ack uid %d: %w", fl.uid, err)
-	}
-	if conn.validity != fl.validity {
-		return fmt.Errorf("imap ack uid %d: taken under UIDVALIDITY %d, folder now %d: %w", fl.uid, fl.validity, conn.validity, ErrUIDValidityChanged)
-	}
-	if err := s.postActionLocked(ctx, conn, fl.uid, d); err != nil {
-		if conn.broken {
-			s.dropLocked(err)
-		}
-		return fmt.Errorf("imap ack uid %d (%v): %w", fl.uid, d, err)
-	}
-	fl.acked = true
-	s.book.done(fl.uid)
-	s.persistLocked(ctx)
-	s.log.Info().Uint32("uid", uint32(fl.uid)).Uint32("uidvalidity", fl.validity).Str("disposition", d.String()).Msg("imap: message acked")
-	return nil
-}
-
-func (s *IMAPSource) postActionLocked(ctx context.Context, conn *imapConn, uid imap.UID, d Disposition) error {
+// postActionLocked acks the messages uids of one disposition with one
+// command (or, without MOVE, one command per step): it returns the UIDs
+// done, and for the others (all of them when the command failed) the
+// error.
+func (s *IMAPSource) postActionLocked(ctx context.Context, conn *imapConn, uids []imap.UID, d Disposition) (done imap.UIDSet, err error) {
 	kw := imap.Flag(s.opts.Keyword)
 	folder := s.opts.ProcessedFolder
 	if d == Quarantined {
 		kw = imap.Flag(s.opts.QuarantineKeyword)
 		folder = s.opts.QuarantineFolder
 	}
+	set := imap.UIDSetNum(uids...)
 	if s.opts.PostAction == PostActionKeyword {
-		return s.storeLocked(ctx, conn, uid, kw)
+		if err := s.storeLocked(ctx, conn, set, kw); err != nil {
+			return nil, err
+		}
+		return set, nil
 	}
 	if err := s.ensureFolderLocked(ctx, conn, folder); err != nil {
-		return err
+		return nil, err
 	}
-	return s.moveLocked(ctx, conn, uid, folder, kw)
+	return s.moveLocked(ctx, conn, uids, folder, kw)
 }
 
-// storeLocked adds flags to one message (UID STORE +FLAGS.SILENT).
-func (s *IMAPSource) storeLocked(ctx context.Context, conn *imapConn, uid imap.UID, flags ...imap.Flag) error {
-	return conn.await(ctx, fmt.Sprintf("UID STORE %d +FLAGS", uid), s.opts.CommandTimeout, func() error {
-		return conn.c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{
+// storeLocked adds flags to the messages uids (UID STORE +FLAGS.SILENT).
+func (s *IMAPSource) storeLocked(ctx context.Context, conn *imapConn, uids imap.UIDSet, flags ...imap.Flag) error {
+	return conn.await(ctx, fmt.Sprintf("UID STORE %v +FLAGS", uids), s.opts.CommandTimeout, func() error {
+		return conn.c.Store(uids, &imap.StoreFlags{
 			Op: imap.StoreFlagsAdd, Silent: true, Flags: flags,
 		}, nil).Close()
 	})
 }
 
-// moveLocked moves one message to folder. With MOVE (RFC 6851) it is one
-// atomic command. Without it: UID COPY, and only if the copy is confirmed,
-// \Deleted (plus the done keyword) and UID EXPUNGE of that UID alone
-// (UIDPLUS, RFC 4315). Without UIDPLUS a plain EXPUNGE would also remove
-// messages others marked \Deleted, so we leave ours flagged \Deleted and
-// with the keyword (which keeps it out of our searches) for the mail
-// client's next expunge.
+// moveLocked moves the messages uids to folder. With MOVE (RFC 6851) it is
+// one atomic command. Without it: UID COPY, and only for the UIDs whose
+// copy is confirmed, \Deleted (plus the done keyword) and UID EXPUNGE of
+// those UIDs alone (UIDPLUS, RFC 4315). Without UIDPLUS a plain EXPUNGE
+// would also remove messages others marked \Deleted, so we leave ours
+// flagged \Deleted and with the keyword (which keeps them out of our
+// searches) for the mail client's next expunge.
 //
 // imapclient.Move is never used without MOVE: its fallback runs COPY,
 // STORE \Deleted and EXPUNGE pipelined, so a failed COPY still deletes the
-// message.
-func (s *IMAPSource) moveLocked(ctx context.Context, conn *imapConn, uid imap.UID, folder string, kw imap.Flag) error {
-	uids := imap.UIDSetNum(uid)
+// messages.
+func (s *IMAPSource) moveLocked(ctx context.Context, conn *imapConn, uids []imap.UID, folder string, kw imap.Flag) (imap.UIDSet, error) {
+	set := imap.UIDSetNum(uids...)
 	to := s.opts.CommandTimeout
 	if conn.caps.Has(imap.CapMove) {
-		return conn.await(ctx, fmt.Sprintf("UID MOVE %d", uid), to, func() error {
-			_, err := conn.c.Move(uids, folder).Wait()
+		// A UID of the set no longer in the folder (expunged by someone
+		// else) is skipped by the server: it is gone, as far as the cursor
+		// is concerned.
+		err := conn.await(ctx, fmt.Sprintf("UID MOVE %v", set), to, func() error {
+			_, err := conn.c.Move(set, folder).Wait()
 			return err
 		})
+		if err != nil {
+			return nil, err
+		}
+		return set, nil
 	}
 
 	var data *imap.CopyData
-	err := conn.await(ctx, fmt.Sprintf("UID COPY %d", uid), to, func() error {
+	err := conn.await(ctx, fmt.Sprintf("UID COPY %v", set), to, func() error {
 		var err error
-		data, err = conn.c.Copy(uids, folder).Wait()
+		data, err = conn.c.Copy(set, folder).Wait()
 		return err
 	})
 	if err != nil {
-		return err // the message is untouched
+		return nil, err // the messages are untouched
 	}
 	uidplus := conn.caps.Has(imap.CapUIDPlus)
-	if uidplus && (data == nil || !data.SourceUIDs.Contains(uid)) {
-		// COPYUID does not list it: nothing was copied (the message went
-		// away meanwhile, or the server misbehaves). Do not delete.
-		return fmt.Errorf("UID COPY %d: not confirmed by COPYUID", uid)
+	copied := set
+	var unconfirmed error
+	if uidplus {
+		// COPYUID lists what was copied. A UID it leaves out was not (the
+		// message went away meanwhile, or the server misbehaves): do not
+		// delete it.
+		var confirmed []imap.UID
+		for _, uid := range uids {
+			if data != nil && data.SourceUIDs.Contains(uid) {
+				confirmed = append(confirmed, uid)
+			}
+		}
+		if len(confirmed) < len(uids) {
+			unconfirmed = fmt.Errorf("UID COPY %v: not confirmed by COPYUID", set)
+		}
+		if len(confirmed) == 0 {
+			return nil, unconfirmed
+		}
+		copied = imap.UIDSetNum(confirmed...)
 	}
 	flags := []imap.Flag{imap.FlagDeleted}
 	if conn.keywords {
 		flags = append(flags, kw)
 	}
-	if err := s.storeLocked(ctx, conn, uid, flags...); err != nil {
-		return err
+	if err := s.storeLocked(ctx, conn, copied, flags...); err != nil {
+		return nil, err
 	}
 	if !uidplus {
-		s.log.Warn().Uint32("uid", uint32(uid)).Msg("imap: server has neither MOVE nor UIDPLUS: message copied and marked \\Deleted, left for the mail client to expunge")
-		return nil
+		s.log.Warn().Str("uids", copied.String()).Msg("imap: server has neither MOVE nor UIDPLUS: messages copied and marked \\Deleted, left for the mail client to expunge")
+		return copied, nil
 	}
-	return conn.await(ctx, fmt.Sprintf("UID EXPUNGE %d", uid), to, func() error {
-		return conn.c.UIDExpunge(uids).Close()
+	err = conn.await(ctx, fmt.Sprintf("UID EXPUNGE %v", copied), to, func() error {
+		return conn.c.UIDExpunge(copied).Close()
 	})
+	if err != nil {
+		return nil, err
+	}
+	return copied, unconfirmed
 }
 
 // ensureFolderLocked creates folder if it does not exist (and subscribes to
