@@ -40,8 +40,11 @@ type S3Options struct {
 	// SSECustomerKey is the 32-byte AES-256 key for SSE "SSE-C".
 	SSECustomerKey []byte
 	// PartSize is the multipart part size in bytes (default 8 MiB, minimum
-	// 5 MiB). A body larger than one part, or of unknown size, is uploaded in
-	// parts. Memory held per Put is bounded by about PartSize ×
+	// 5 MiB). A body of known size up to PartSize that is seekable or comes
+	// with its SHA256 is sent as one PutObject from the caller's reader,
+	// with no buffer. Any other body goes through the uploader: a body
+	// larger than one part, or of unknown size, is uploaded in parts.
+	// Memory held by such a Put is bounded by about PartSize ×
 	// (Concurrency+2): the uploader reads the first part whole to choose
 	// between one PutObject and a multipart upload, then keeps a pool of
 	// Concurrency+1 part buffers, released after each Put.
@@ -135,7 +138,10 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		WithTimeout(o.Timeout).
 		WithTransportOptions(func(tr *http.Transport) {
 			// Workers and parts of concurrent uploads share one host: keep
-			// enough idle connections to avoid reconnecting under load.
+			// enough idle connections to avoid reconnecting under load (the
+			// SDK's default, 10, redials at 32 concurrent requests). A
+			// server that answers "Connection: close" redials anyway:
+			// versitygw does unless started with --keep-alive.
 			tr.MaxIdleConnsPerHost = 32
 		})
 	opts := []func(*config.LoadOptions) error{
