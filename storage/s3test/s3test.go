@@ -169,7 +169,10 @@ func startVersitygw(t testing.TB) *Server {
 // run starts versitygw on addr and waits until it answers HTTP.
 func (s *Server) run(t testing.TB, bin, addr, root string) error {
 	var out syncBuffer
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
+	// --keep-alive: without it versitygw v1.8.0 answers every request with
+	// "Connection: close", and each of the many small record writes pays a
+	// new TCP connection (AWS S3 and production deployments keep them).
+	cmd := exec.Command(bin, "--port", addr, "--quiet", "--keep-alive", "posix", root)
 	// Credentials through the environment rather than argv, which any local
 	// user can read in the process list.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
