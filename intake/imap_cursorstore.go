@@ -68,7 +68,7 @@ type cursorWriter struct {
 	put     sync.Mutex // held for a whole write; guards the fields below
 	stored  Cursor     // last written (or read)
 	version string
-	written uint64 // the seq that stored reflects
+	written uint64 // the seq that stored reflects; set with mu held too (dirty reads it)
 }
 
 // loaded records the cursor read from the store.
@@ -79,6 +79,13 @@ func (w *cursorWriter) loaded(c Cursor, version string) {
 	defer w.mu.Unlock()
 	w.latest, w.stored, w.version = c, c, version
 	w.written = w.seq
+}
+
+// setWritten records that the store holds seq. Called with put held.
+func (w *cursorWriter) setWritten(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.written = seq
 }
 
 // dirty reports whether a noted cursor is not written yet.
@@ -143,12 +150,13 @@ func (s *IMAPSource) writeCursorPut(ctx context.Context) bool {
 			return true
 		}
 		if c == w.stored {
-			w.written = seq
+			w.setWritten(seq)
 			continue
 		}
 		v, err := s.cursors.Put(ctx, s.id, c, w.version)
 		if err == nil {
-			w.stored, w.version, w.written = c, v, seq
+			w.stored, w.version = c, v
+			w.setWritten(seq)
 			attempt = 0
 			continue
 		}
@@ -170,7 +178,7 @@ func (s *IMAPSource) writeCursorPut(ctx context.Context) bool {
 		s.log.Warn().Uint32("uidvalidity", theirs.UIDValidity).Uint32("last_uid", theirs.LastUID).Msg("imap: cursor written by another process")
 		w.version, w.stored = version, theirs
 		if theirs.UIDValidity == c.UIDValidity && theirs.LastUID >= c.LastUID {
-			w.written = seq
+			w.setWritten(seq)
 		}
 	}
 }
