@@ -58,11 +58,39 @@ const metaDocSHA256 = "sha256"
 // mismatch it fails with ErrIntegrity and stores nothing. Putting the same
 // bytes again is a success; other bytes under the same name fail with
 // ErrExists (a document is never replaced).
+//
+// It looks for the document first (one HEAD), as a replay must: a losing
+// conditional PUT of a large body is not a clean refusal on every server
+// (versitygw v1.8.0 answers 412 before reading the body and drops the
+// connection, which the client can only take for a network error), and it
+// would send the whole body for nothing anyway.
 func (d Dossiers) PutDocument(ctx context.Context, number string, doc Document, r io.Reader) error {
+	return d.putDocument(ctx, number, doc, r, true)
+}
+
+// PutNewDocument is PutDocument without the look first, for a caller that
+// knows the document cannot be there yet (the first attempt on a raw item
+// it has just stored itself: workers' fresh path). Should it be there after
+// all, the PUT still fails rather than replace it, with ErrExists or, on a
+// server that drops the connection, a temporary error whose retry is then
+// a replay.
+func (d Dossiers) PutNewDocument(ctx context.Context, number string, doc Document, r io.Reader) error {
+	return d.putDocument(ctx, number, doc, r, false)
+}
+
+func (d Dossiers) putDocument(ctx context.Context, number string, doc Document, r io.Reader, lookFirst bool) error {
 	if err := checkDocument(number, doc); err != nil {
 		return fmt.Errorf("put document: %w", err)
 	}
 	key := DocumentKey(number, doc.SafeName)
+	if lookFirst {
+		switch err := d.checkStored(ctx, number, doc); {
+		case err == nil:
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("put document %s: %w", key, err)
+		}
+	}
 	o := PutOptions{
 		IfAbsent:    true,
 		Size:        doc.Size,

@@ -441,3 +441,28 @@ func TestDossierSchemaTooNew(t *testing.T) {
 		t.Errorf("Get of a newer manifest: %v, want ErrSchema", err)
 	}
 }
+
+// TestDossierPutDocumentLargeAgain puts a 4 MiB document twice, as the
+// replay of a dossier interrupted after its documents does. versitygw
+// v1.8.0 answers a losing conditional PUT before reading its body and
+// drops the connection, which the client takes for a network error:
+// putting a large body again only to be refused must not be how a replay
+// learns the document is there.
+func TestDossierPutDocumentLargeAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b Bucket) {
+		ctx := context.Background()
+		d := Dossiers{Bucket: b}
+		body := bytes.Repeat([]byte("recevable "), 4<<20/10)
+		doc := Document{SafeName: "scan.pdf", Type: "application/pdf", Size: int64(len(body)), SHA256: shaOf(string(body))}
+		for i := range 2 {
+			if err := d.PutDocument(ctx, "75-2026-000001", doc, bytes.NewReader(body)); err != nil {
+				t.Fatalf("PutDocument #%d: %v", i+1, err)
+			}
+		}
+		other := bytes.Repeat([]byte("autre "), 4<<20/6)
+		odoc := Document{SafeName: "scan.pdf", Size: int64(len(other)), SHA256: shaOf(string(other))}
+		if err := d.PutDocument(ctx, "75-2026-000001", odoc, bytes.NewReader(other)); !errors.Is(err, ErrExists) {
+			t.Errorf("PutDocument of other large bytes under the same name: %v, want ErrExists", err)
+		}
+	})
+}

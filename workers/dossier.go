@@ -29,7 +29,7 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number str
 	docs := make([]storage.Document, 0, len(u.docs))
 	half := (len(u.docs) + 1) / 2
 	for i, s := range u.docs {
-		doc, err := p.putDocument(ctx, number, s)
+		doc, err := p.putDocument(ctx, number, s, fresh)
 		if err != nil {
 			return fmt.Errorf("dossier %s: %w", number, err)
 		}
@@ -80,12 +80,18 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number str
 // dossier must not hold two versions. Any other document is the same bytes
 // at every attempt; different bytes under its name mean the item was parsed
 // differently (another version of the code), and a person must look.
-func (p *Pipeline) putDocument(ctx context.Context, number string, s *spooled) (storage.Document, error) {
+// fresh: no earlier attempt can have stored it, so it is put without
+// looking first (storage.Dossiers.PutNewDocument).
+func (p *Pipeline) putDocument(ctx context.Context, number string, s *spooled, fresh bool) (storage.Document, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return storage.Document{}, err
 	}
-	err = p.dossiers.PutDocument(ctx, number, s.doc, f)
+	put := p.dossiers.PutDocument
+	if fresh {
+		put = p.dossiers.PutNewDocument
+	}
+	err = put(ctx, number, s.doc, f)
 	f.Close()
 	if !errors.Is(err, storage.ErrExists) {
 		return s.doc, err
