@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,12 @@ func (q *ackQueue) handOver(s *IMAPSource) {
 // busy. The cursor is written after the lock is released: the next batch's
 // commands run meanwhile.
 func (s *IMAPSource) flushAcks() {
+	// The coalescing window, no timer: let the goroutines already runnable
+	// queue first. Callers released together by the previous batch ack
+	// again together; without this the first one would take an idle
+	// connection alone (with four workers on Dovecot: 1.3 UIDs per MOVE
+	// without, 2 with).
+	runtime.Gosched()
 	s.mu.Lock()
 	batch, gaveUp := s.acks.take()
 	for _, r := range gaveUp {

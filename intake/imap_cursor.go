@@ -41,7 +41,7 @@ var ErrCursorConflict = errors.New("intake: cursor changed by another writer")
 // restart.
 type uidBook struct {
 	loaded    bool
-	cursor    Cursor // in memory, possibly ahead of the stored one (see cursorWriter)
+	cursor    Cursor   // in memory, possibly ahead of the stored one (see cursorWriter)
 	scannedTo imap.UID // every UID up to here was seen by a scan (or is ≤ the cursor)
 
 	unacked   map[imap.UID]struct{} // found by a scan, not acked (includes in flight)
