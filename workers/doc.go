@@ -18,7 +18,10 @@
 //  3. raw stored    raw/<sha> IfAbsent, with the source        stage store_raw
 //     coordinates, site and channel as metadata
 //     ── from here a crash is recoverable from raw/ ──
-//  4. done?         index/done/<sha> exists: a replay, acknowledge only
+//  4. done?         index/done/<sha> exists: a replay, acknowledge only;
+//     skipped, with the other "done before?" reads of steps 8, 10
+//     and 11, on the first attempt of an item whose raw/<sha> this
+//     call created (RawMeta.Created: nothing can exist for it yet)
 //  5. parse         intake.Walk, parts spooled to disk;        stage parse
 //     over a limit → quarantine, limit named;
 //     more than MaxDocuments → quarantine
@@ -27,13 +30,16 @@
 //  7. documents     validate.CheckDocument: problems flag      stage validate
 //     the document, never sink the dossier
 //  8. number        Counter.Reserve(site, year of receipt in the site's
-//     time zone, sha, 0): bound to the sha, no gap
+//     time zone, sha, 0): bound to the sha, no gap; reservations
+//     of one counter are serialised in the process (storage.NewCounter)
 //  9. assess        Assessor.Assess(Submission{Dossier: n})    stage verify
-//  10. documents     PutDocument each (verified, IfAbsent)      stage write_dossier
+//  10. documents     PutDocument each (verified, IfAbsent; a replay
+//     looks for each first)                                  stage write_dossier
 //  11. manifest      Dossiers.Create: queue marker, then the manifest,
 //     IfAbsent — the commit
 //  12. done          index/done/<sha>
-//  13. ack           Ack(Processed) at the source (message moved)
+//  13. ack           Ack(Processed) at the source (message moved; the
+//     IMAP source sends the acks of concurrent workers as one command)
 //
 // Two choices differ from the plain "ack once the raw is stored" of
 // DESIGN.md. The source is acknowledged after step 12 (or after the
