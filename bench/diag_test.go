@@ -18,6 +18,7 @@ import (
 	"recevable/intake"
 	"recevable/intake/imaptest"
 	"recevable/storage"
+	"recevable/storage/buckettest"
 	"recevable/storage/s3test"
 	"recevable/validate"
 	"recevable/workers"
@@ -56,7 +57,7 @@ func TestPipelineBreakdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counting := newCountingBucket(raw)
+	counting := buckettest.NewCounting(raw)
 	bucket := storage.Instrument(counting, storage.NewMetrics(reg))
 	ks, err := validate.NewKeySet("75")
 	if err != nil {
@@ -152,7 +153,7 @@ func TestPipelineBreakdown(t *testing.T) {
 			writeHistograms(&b, f, "op")
 		}
 	}
-	b.WriteString(counting.report(env.n))
+	b.WriteString(requestReport(counting.Counts(), env.n))
 	t.Logf("breakdown:\n%s", b.String())
 }
 

@@ -12,81 +12,8 @@ import (
 	"time"
 
 	"recevable/storage"
+	"recevable/storage/buckettest"
 )
-
-// countingBucket counts the requests made to a bucket by operation and key
-// family ("put raw", "get index/done", "put dossiers/…/documents"), the
-// way bench/opcount_test.go reports them for the benchmark.
-type countingBucket struct {
-	storage.Bucket
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// requestFamily reduces a key to its kind.
-func requestFamily(key string) string {
-	parts := strings.Split(key, "/")
-	switch parts[0] {
-	case "dossiers":
-		if strings.HasSuffix(key, "/manifest.json") {
-			return "dossiers/…/manifest.json"
-		}
-		return "dossiers/…/documents"
-	case "index", "state":
-		if len(parts) > 1 {
-			return parts[0] + "/" + parts[1]
-		}
-	}
-	return parts[0]
-}
-
-func (c *countingBucket) count(op, key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[op+" "+requestFamily(key)]++
-}
-
-// take returns the counts so far and starts again.
-func (c *countingBucket) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = nil
-	return n
-}
-
-func (c *countingBucket) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.ETag, error) {
-	c.count("put", key)
-	return c.Bucket.Put(ctx, key, r, o)
-}
-
-func (c *countingBucket) Get(ctx context.Context, key string) (io.ReadCloser, storage.Info, error) {
-	c.count("get", key)
-	return c.Bucket.Get(ctx, key)
-}
-
-func (c *countingBucket) Head(ctx context.Context, key string) (storage.Info, error) {
-	c.count("head", key)
-	return c.Bucket.Head(ctx, key)
-}
-
-func (c *countingBucket) List(ctx context.Context, prefix string, o storage.ListOptions) (storage.ListPage, error) {
-	c.count("list", prefix)
-	return c.Bucket.List(ctx, prefix, o)
-}
-
-func (c *countingBucket) Delete(ctx context.Context, key string) error {
-	c.count("delete", key)
-	return c.Bucket.Delete(ctx, key)
-}
-
-func (c *countingBucket) Copy(ctx context.Context, src, dst string, o storage.PutOptions) (storage.ETag, error) {
-	c.count("copy", dst)
-	return c.Bucket.Copy(ctx, src, dst, o)
-}
 
 // threeAttachments is an email submission with three attachments: four
 // documents with the body.
@@ -116,7 +43,7 @@ var freshItemRequests = map[string]int{
 	"put index/message-id": 1,
 	"put state/counters":   1, "put index/raw": 1,
 	"put dossiers/…/documents": 4,
-	"put queue":                1, "put dossiers/…/manifest.json": 1,
+	"put queue/75":             1, "put dossiers/…/manifest.json": 1,
 	"put index/done": 1,
 }
 
@@ -130,7 +57,7 @@ const freshItemCeiling = 12
 // with three attachments through the pipeline, then checks that the same
 // bytes again are recognised and make no second dossier.
 func TestFreshItemRequests(t *testing.T) {
-	cb := &countingBucket{Bucket: newBucket(t)}
+	cb := buckettest.NewCounting(newBucket(t))
 	p := newPipeline(t, testOptions(t, cb))
 	ctx := context.Background()
 	handle := func(raw []byte) Result {
@@ -143,11 +70,11 @@ func TestFreshItemRequests(t *testing.T) {
 	}
 	// The first reservation of a process reads the counter (absent here).
 	handle(threeAttachments("warm-up"))
-	cb.take()
+	cb.Take()
 
 	raw := threeAttachments("counted")
 	res := handle(raw)
-	got := cb.take()
+	got := cb.Take()
 	total := 0
 	for _, n := range got {
 		total += n
@@ -176,7 +103,7 @@ func TestFreshItemRequests(t *testing.T) {
 // looks for earlier work like any replay: one read of the done marker, and
 // still one dossier with one number.
 func TestFreshItemFailedAttempt(t *testing.T) {
-	cb := &countingBucket{Bucket: newBucket(t)}
+	cb := buckettest.NewCounting(newBucket(t))
 	docs := 0
 	fb := &failOnce{Bucket: cb, fail: func(key string) bool {
 		// The second document: the number is bound, one document written.
@@ -192,7 +119,7 @@ func TestFreshItemFailedAttempt(t *testing.T) {
 	if err != nil || res.Result != ResultStored {
 		t.Fatalf("Handle = %+v, %v; want stored after a retry", res, err)
 	}
-	if n := cb.take()["get index/done"]; n != 1 {
+	if n := cb.Take()["get index/done"]; n != 1 {
 		t.Errorf("done marker read %d times; want once, by the second attempt only", n)
 	}
 	ms := dossiers(t, cb)
