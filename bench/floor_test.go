@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,48 +40,20 @@ const floorManifestSize = 2076
 func floorPut(t testing.TB, srv *s3test.Server, bucket string, files []string, parallel int) (int, int64) {
 	t.Helper()
 	client := rawS3Client(t, srv)
-	keys := make([]string, len(files))
-	for i, f := range files {
-		h, err := hashFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[i] = "raw/" + h
-	}
+	keys := rawKeys(t, files)
 	ctr := &floorCounter{client: client, bucket: bucket}
 	manifest := bytes.Repeat([]byte("x"), floorManifestSize)
-	var next, n, total atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, parallel)
-	for range parallel {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(files) {
-					return
-				}
-				size, err := putFile(client, bucket, keys[i], files[i])
-				if err == nil {
-					err = floorRecords(client, bucket, ctr, manifest)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				n.Add(1)
-				total.Add(size)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("floor put: %v", err)
-	}
+	n, total := putEach(t, "floor put", files, parallel, func(i int) (int64, error) {
+		size, err := putFile(client, bucket, keys[i], files[i])
+		if err == nil {
+			err = floorRecords(client, bucket, ctr, manifest)
+		}
+		return size, err
+	})
 	if got := ctr.last; got != int64(len(files)) {
 		t.Fatalf("floor put: counter at %d after %d messages", got, len(files))
 	}
-	return int(n.Load()), total.Load()
+	return n, total
 }
 
 // floorRecords writes one dossier's records: number, manifest, marker.

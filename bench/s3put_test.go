@@ -62,6 +62,47 @@ func rawS3Client(t testing.TB, srv *s3test.Server) *s3.Client {
 func rawPut(t testing.TB, srv *s3test.Server, bucket string, files []string, parallel int) (int, int64) {
 	t.Helper()
 	client := rawS3Client(t, srv)
+	keys := rawKeys(t, files)
+	return putEach(t, "raw put", files, parallel, func(i int) (int64, error) {
+		return putFile(client, bucket, keys[i], files[i])
+	})
+}
+
+// putEach runs put(i) for every file from parallel goroutines and returns
+// how many succeeded and the bytes they reported; any error fails t.
+func putEach(t testing.TB, what string, files []string, parallel int, put func(i int) (int64, error)) (int, int64) {
+	t.Helper()
+	var next, n, total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, parallel)
+	for range parallel {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				size, err := put(i)
+				if err != nil {
+					errs <- err
+					return
+				}
+				n.Add(1)
+				total.Add(size)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return int(n.Load()), total.Load()
+}
+
+// rawKeys are the keys raw/<sha256> of files.
+func rawKeys(t testing.TB, files []string) []string {
+	t.Helper()
 	keys := make([]string, len(files))
 	for i, f := range files {
 		h, err := hashFile(f)
@@ -70,35 +111,7 @@ func rawPut(t testing.TB, srv *s3test.Server, bucket string, files []string, par
 		}
 		keys[i] = "raw/" + h
 	}
-	var next, n atomic.Int64
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, parallel)
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(files) {
-					return
-				}
-				size, err := putFile(client, bucket, keys[i], files[i])
-				if err != nil {
-					errs <- err
-					return
-				}
-				n.Add(1)
-				total.Add(size)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("raw put: %v", err)
-	}
-	return int(n.Load()), total.Load()
+	return keys
 }
 
 // hashFile is the hex SHA-256 of a file.
