@@ -18,8 +18,11 @@ import (
 // So an ack queues its request and waits; a flusher takes the connection,
 // takes everything queued by then (what came while the previous command
 // ran, or while Next was downloading), sends one command per disposition
-// for the whole batch, hands the connection over, writes the cursor once,
-// and only then releases the batch's callers, each with its own outcome.
+// for the whole batch, hands the connection over and releases the batch's
+// callers, each with its own outcome. The cursor follows in the background
+// (persistLater): a caller need not wait for the bucket, since the cursor
+// only ever covers acked UIDs and a cursor lost in a crash costs a rescan
+// that deduplication makes harmless.
 
 // ackBatchMax caps the UIDs of one batch: the command line stays short
 // even for scattered UIDs, and one refused command sends back at most this
@@ -50,8 +53,8 @@ type ackReq struct {
 // ProcessedFolder (or sets Keyword), Quarantined to QuarantineFolder (or
 // sets QuarantineKeyword); then the cursor advances. Never a plain delete:
 // the message always survives in some folder of the account. It returns
-// once this message's command is done and the cursor written (or its write
-// failed, which only costs a rescan), whatever other acks share the batch.
+// once this message's command is done, whatever other acks share the batch;
+// the cursor is written after (Close writes the last one).
 //
 // An error means the message is still in the folder as it was (or, at
 // worst, also copied to the target folder): it is offered again later and
@@ -139,8 +142,8 @@ func (q *ackQueue) handOver(s *IMAPSource) {
 
 // flushAcks runs one batch. The batch is taken once the connection's lock
 // is held, so it holds everything that queued while the connection was
-// busy. The cursor is written after the lock is released: the next batch's
-// commands run meanwhile.
+// busy. The callers are released as soon as the commands are done; the
+// cursor is written in the background.
 func (s *IMAPSource) flushAcks() {
 	// The coalescing window, no timer: let the goroutines already runnable
 	// queue first. Callers released together by the previous batch ack
@@ -165,9 +168,7 @@ func (s *IMAPSource) flushAcks() {
 	s.mu.Unlock()
 	s.poke() // the batch ended any IDLE: let Next look again
 
-	pctx, pcancel := context.WithTimeout(ctx, s.opts.CommandTimeout)
-	s.persist(pctx, true)
-	pcancel()
+	s.persistLater()
 	for _, r := range batch {
 		close(r.done)
 	}

@@ -65,6 +65,10 @@ type cursorWriter struct {
 	latest Cursor // the book's cursor when last noted (noteCursorLocked)
 	seq    uint64 // bumped each time latest changes
 
+	// bg counts the background writes started by persistLater (tests
+	// wait for them before reading the store).
+	bg sync.WaitGroup
+
 	put     sync.Mutex // held for a whole write; guards the fields below
 	stored  Cursor     // last written (or read)
 	version string
@@ -136,6 +140,23 @@ func (s *IMAPSource) persist(ctx context.Context, wait bool) {
 			return
 		}
 	}
+}
+
+// persistLater writes the noted cursor in the background. Writes are
+// coalesced: if one is in flight, it looks again before it ends and writes
+// the latest noted cursor, so at most one write is in flight and the
+// latest value wins. Close waits for it and writes the last one.
+func (s *IMAPSource) persistLater() {
+	if !s.cw.dirty() {
+		return
+	}
+	s.cw.bg.Add(1)
+	go func() {
+		defer s.cw.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
+		defer cancel()
+		s.persist(ctx, false)
+	}()
 }
 
 // writeCursorPut writes noted cursors until the store holds the latest;

@@ -161,3 +161,10 @@ func ack(t *testing.T, tk taken, d Disposition) {
 	}
 	tk.item.Release()
 }
+
+// storedCursor is the cursor in the store once the source's background
+// cursor writes are over (acks return before their cursor is written).
+func storedCursor(s *IMAPSource, cursors *memCursors) Cursor {
+	s.cw.bg.Wait()
+	return cursors.get(s.ID())
+}

@@ -92,7 +92,7 @@ func TestIMAPCorpus(t *testing.T) {
 					break
 				}
 			}
-			if got := cursors.get(s.ID()); got.LastUID != uint32(lastUID) || got.UIDValidity == 0 {
+			if got := storedCursor(s, cursors); got.LastUID != uint32(lastUID) || got.UIDValidity == 0 {
 				t.Errorf("stored cursor %+v, want LastUID %d", got, lastUID)
 			}
 
@@ -282,7 +282,7 @@ func TestIMAPCopyRefused(t *testing.T) {
 			if f := inbox.Messages[0].Flags; len(f) != 0 {
 				t.Errorf("message flags after a failed ack: %v, want none", f)
 			}
-			if got := cursors.get(s.ID()); got.LastUID != 0 {
+			if got := storedCursor(s, cursors); got.LastUID != 0 {
 				t.Errorf("cursor advanced to %d past an unacked message", got.LastUID)
 			}
 			if srv.Kind == "mem" {
@@ -339,7 +339,7 @@ func TestIMAPUIDValidity(t *testing.T) {
 			if !errors.Is(err, ErrUIDValidityChanged) {
 				t.Errorf("ack of a stale item: %v, want ErrUIDValidityChanged", err)
 			}
-			if c := cursors.get(s.ID()); strconv.FormatUint(uint64(c.UIDValidity), 10) == v1 {
+			if c := storedCursor(s, cursors); strconv.FormatUint(uint64(c.UIDValidity), 10) == v1 {
 				t.Errorf("stored cursor %+v still under the old UIDVALIDITY", c)
 			}
 		})
@@ -410,7 +410,7 @@ func TestIMAPAbandoned(t *testing.T) {
 	ack(t, two, Processed)
 	ack(t, three, Processed)
 	nothingNew(t, s) // not at once
-	if c := cursors.get(s.ID()); c.LastUID != 0 {
+	if c := storedCursor(s, cursors); c.LastUID != 0 {
 		t.Fatalf("cursor at %d with uid 1 unacked, want 0", c.LastUID)
 	}
 
@@ -429,7 +429,7 @@ func TestIMAPAbandoned(t *testing.T) {
 		t.Fatalf("retry yielded another message")
 	}
 	ack(t, retry, Processed)
-	if c := cursors.get(s.ID()); c.LastUID != 3 {
+	if c := storedCursor(s, cursors); c.LastUID != 3 {
 		t.Errorf("cursor at %d after all acked, want 3", c.LastUID)
 	}
 }
