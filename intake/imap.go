@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 )
@@ -19,7 +20,8 @@ import (
 // Files: imap.go (Next, Close), imap_options.go (options and defaults),
 // imap_dial.go (TLS, authentication),
 // imap_cursor.go (cursor, scan), imap_fetch.go (streaming fetch to the
-// spool), imap_ack.go (acks coalesced into batches), imap_postaction.go
+// spool), imap_ack.go (acks coalesced into batches), imap_ackconn.go (the
+// acks' own connection), imap_postaction.go
 // (the batch's commands: move or keyword), imap_idle.go (IDLE, polling,
 // watchdog, backoff), imap_cursorstore.go (cursors in the bucket, written
 // outside the connection's lock),
@@ -63,7 +65,15 @@ type IMAPSource struct {
 	health   imapHealth // for metrics and readiness (imap_metrics.go)
 
 	cw   cursorWriter // the book's cursor on its way to the store
-	acks ackQueue     // acks waiting for the connection (imap_ack.go)
+	acks ackQueue     // acks waiting for the ack connection (imap_ack.go)
+
+	// The ack connection (imap_ackconn.go). Lock order: ackMu, then mu.
+	ackMu   sync.Mutex // held for every command on ackConn
+	ackConn *imapConn  // nil until the first ack, or after a failure
+	acked   ackedQueue // acked at the server, not yet in the book
+	// validity mirrors book.cursor.UIDValidity for the ack flusher, which
+	// does not take mu.
+	validity atomic.Uint32
 
 	// wrapConn, when set (tests), wraps the TCP connection of each dial:
 	// the tests count the commands on the wire.
@@ -148,8 +158,9 @@ func (s *IMAPSource) Next(ctx context.Context) (Item, Ack, error) {
 // cursor moved by the scan is written once the connection is free.
 func (s *IMAPSource) take(ctx context.Context) (Item, Ack, bool, error) {
 	s.mu.Lock()
+	s.applyAckedLocked()
 	item, ack, ok, err := s.takeLocked(ctx)
-	s.mu.Unlock()
+	s.unlock()
 	s.persist(ctx, false)
 	return item, ack, ok, err
 }
@@ -216,8 +227,12 @@ func (s *IMAPSource) takeLocked(ctx context.Context) (Item, Ack, bool, error) {
 // already yielded may still be acked (on a new connection).
 func (s *IMAPSource) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
+	s.ackMu.Lock()
+	s.closeAckConnLocked()
+	s.ackMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
+	s.applyAckedLocked()
 	if s.conn != nil {
 		s.stopIdleLocked()
 		conn := s.conn

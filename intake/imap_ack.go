@@ -140,9 +140,11 @@ func (q *ackQueue) handOver(s *IMAPSource) {
 	q.flushing = false
 }
 
-// flushAcks runs one batch. The batch is taken once the connection's lock
-// is held, so it holds everything that queued while the connection was
-// busy. The callers are released as soon as the commands are done; the
+// flushAcks runs one batch on the ack connection. The batch is taken once
+// that connection's lock is held, so it holds everything that queued while
+// the previous batch ran. The main connection is not needed: a download
+// goes on meanwhile. The callers are released as soon as the commands are
+// done; the book takes the result when the main lock is free, and the
 // cursor is written in the background.
 func (s *IMAPSource) flushAcks() {
 	// The coalescing window, no timer: let the goroutines already runnable
@@ -151,22 +153,27 @@ func (s *IMAPSource) flushAcks() {
 	// connection alone (with four workers on Dovecot: 1.3 UIDs per MOVE
 	// without, 2 with).
 	runtime.Gosched()
-	s.mu.Lock()
+	s.ackMu.Lock()
 	batch, gaveUp := s.acks.take()
 	for _, r := range gaveUp {
 		r.err = fmt.Errorf("imap ack uid %d: %w", r.fl.uid, r.ctx.Err())
 		close(r.done)
 	}
 	if len(batch) == 0 {
-		s.mu.Unlock()
+		s.ackMu.Unlock()
 		return
 	}
 	ctx, cancel := batchContext(batch)
 	defer cancel()
-	s.ackBatchLocked(ctx, batch)
+	acked := s.ackBatchLocked(ctx, batch)
+	if s.closed() {
+		// An ack after Close: do not leave the connection behind.
+		s.closeAckConnLocked()
+	}
 	s.acks.handOver(s)
-	s.mu.Unlock()
-	s.poke() // the batch ended any IDLE: let Next look again
+	s.ackMu.Unlock()
+	s.recordAcked(acked)
+	s.poke() // let a Next waiting for mail look again (released items)
 
 	s.persistLater()
 	for _, r := range batch {
@@ -197,42 +204,49 @@ func batchContext(batch []*ackReq) (context.Context, context.CancelFunc) {
 	}
 }
 
-// ackBatchLocked sends the batch's commands and sets each request's err.
+// ackBatchLocked sends the batch's commands on the ack connection, sets
+// each request's err and returns the flights acked. Called with ackMu held.
 // The book records only the UIDs whose command succeeded: the cursor never
 // passes a message that is neither acked nor gone.
-func (s *IMAPSource) ackBatchLocked(ctx context.Context, batch []*ackReq) {
+func (s *IMAPSource) ackBatchLocked(ctx context.Context, batch []*ackReq) []*imapFlight {
+	bookValidity := s.validity.Load()
 	var live []*ackReq
 	for _, r := range batch {
 		fl := r.fl
-		if fl.acked {
+		if fl.acked.Load() {
 			continue
 		}
-		if cur, ok := s.book.inflight[fl.uid]; (ok && cur != fl) || fl.validity != s.book.cursor.UIDValidity {
-			r.err = fmt.Errorf("imap ack uid %d: taken under UIDVALIDITY %d, now %d: %w", fl.uid, fl.validity, s.book.cursor.UIDValidity, ErrUIDValidityChanged)
+		if fl.validity != bookValidity {
+			r.err = fmt.Errorf("imap ack uid %d: taken under UIDVALIDITY %d, now %d: %w", fl.uid, fl.validity, bookValidity, ErrUIDValidityChanged)
 			continue
 		}
 		live = append(live, r)
 	}
 	if len(live) == 0 {
-		return
+		return nil
 	}
 	fail := func(rs []*ackReq, err error) {
 		for _, r := range rs {
 			r.err = fmt.Errorf("imap ack uid %d (%v): %w", r.fl.uid, r.d, err)
 		}
 	}
-	conn, err := s.connLocked(ctx)
+	conn, err := s.ackConnLocked(ctx)
 	if err != nil {
 		fail(live, err)
-		return
+		return nil
+	}
+	if conn.selected && conn.validity != bookValidity {
+		conn.selected = false // the folder changed under it: select it again
 	}
 	if err := s.selectLocked(ctx, conn); err != nil {
 		if conn.broken {
-			s.dropLocked(err)
+			s.dropAckLocked(err)
 		}
 		fail(live, err)
-		return
+		return nil
 	}
+	// The server's UIDVALIDITY decides: under another one, the UID may name
+	// another message (RFC 9051 §2.3.1.1).
 	groups := map[Disposition][]*ackReq{}
 	for _, r := range live {
 		if conn.validity != r.fl.validity {
@@ -241,7 +255,7 @@ func (s *IMAPSource) ackBatchLocked(ctx context.Context, batch []*ackReq) {
 		}
 		groups[r.d] = append(groups[r.d], r)
 	}
-	var acked []imap.UID
+	var acked []*imapFlight
 	var broken error
 	for _, d := range []Disposition{Processed, Quarantined} {
 		rs := groups[d]
@@ -262,17 +276,14 @@ func (s *IMAPSource) ackBatchLocked(ctx context.Context, batch []*ackReq) {
 				fail([]*ackReq{r}, err)
 				continue
 			}
-			r.fl.acked = true
-			acked = append(acked, r.fl.uid)
+			r.fl.acked.Store(true)
+			acked = append(acked, r.fl)
 			s.log.Info().Uint32("uid", uint32(r.fl.uid)).Uint32("uidvalidity", r.fl.validity).Str("disposition", d.String()).Msg("imap: message acked")
 		}
 		if err != nil && conn.broken {
-			s.dropLocked(err)
+			s.dropAckLocked(err)
 			broken = err
 		}
 	}
-	if len(acked) > 0 {
-		s.book.doneAll(acked)
-		s.noteCursorLocked()
-	}
+	return acked
 }

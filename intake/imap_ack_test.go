@@ -95,15 +95,15 @@ func appendN(t *testing.T, srv *imaptest.Server, n int) {
 	}
 }
 
-// ackTogether acks the items concurrently while the test holds the
-// connection, as Next does while it downloads a message: every ack queues,
+// ackTogether acks the items concurrently while the test holds the ack
+// connection, as the previous batch does while its command runs: every ack queues,
 // and they all go out in the batch that follows (up to the cap). ctxs[i],
 // when set, is item i's context. It returns each ack's error.
 func ackTogether(t *testing.T, s *IMAPSource, tks []taken, d func(i int) Disposition, ctxs map[int]context.Context) []error {
 	t.Helper()
 	errs := make([]error, len(tks))
 	var wg sync.WaitGroup
-	s.mu.Lock()
+	s.ackMu.Lock()
 	for i, tk := range tks {
 		ctx := ctxs[i]
 		if ctx == nil {
@@ -126,7 +126,7 @@ func ackTogether(t *testing.T, s *IMAPSource, tks []taken, d func(i int) Disposi
 		time.Sleep(time.Millisecond)
 	}
 	n := queued()
-	s.mu.Unlock()
+	s.ackMu.Unlock()
 	if n < len(tks) {
 		t.Fatalf("%d acks queued, want %d", n, len(tks))
 	}
@@ -232,6 +232,7 @@ func TestIMAPAckConcurrent(t *testing.T) {
 			if got := wire.get("UID MOVE"); got > n/2 {
 				t.Errorf("%d concurrent acks sent %d UID MOVE, want at most %d", n, got, n/2)
 			}
+			s.cw.bg.Wait()
 			t.Logf("%d concurrent acks: %d UID MOVE, %d cursor writes", n, wire.get("UID MOVE"), cursors.puts)
 			checkFolder(t, srv, "INBOX")
 			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
@@ -495,7 +496,7 @@ func TestIMAPAckWithdrawn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	s.mu.Lock()
+	s.ackMu.Lock()
 	for i, tk := range tks {
 		c := context.Background()
 		if i == 1 {
@@ -521,7 +522,7 @@ func TestIMAPAckWithdrawn(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	withdrawn := queued() == n-1
-	s.mu.Unlock()
+	s.ackMu.Unlock()
 	if !withdrawn {
 		t.Fatalf("the cancelled ack is still queued")
 	}
@@ -615,5 +616,58 @@ func TestIMAPAckCursorBackground(t *testing.T) {
 	s.cw.bg.Wait()
 	if got, want := cursors.get(s.ID()).LastUID, tks[1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
 		t.Errorf("stored cursor at %d, want %s (the latest acked)", got, want)
+	}
+}
+
+// TestIMAPAckDuringDownload: acks run on their own connection, so they
+// complete while the main connection is held (as Next holds it for a whole
+// download): the messages are moved and the acks return; the book takes
+// them when the main lock is let go, and the cursor follows.
+func TestIMAPAckDuringDownload(t *testing.T) {
+	const n = 3
+	for _, sv := range servers() {
+		t.Run(sv.name, func(t *testing.T) {
+			srv := sv.start(t)
+			appendN(t, srv, n)
+			cursors := newMemCursors()
+			s := newSource(t, testOptions(t, srv), cursors)
+			tks := takeAll(t, s, n)
+			s.mu.Lock()
+			held := true
+			defer func() {
+				if held {
+					s.unlock()
+				}
+			}()
+			res := make(chan error, n)
+			for _, tk := range tks {
+				go func() { res <- tk.ack(context.Background(), Processed) }()
+			}
+			for range n {
+				select {
+				case err := <-res:
+					if err != nil {
+						t.Errorf("ack: %v", err)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatalf("an ack did not complete while the main connection is held")
+				}
+			}
+			var raws [][]byte
+			for _, tk := range tks {
+				raws = append(raws, tk.raw)
+			}
+			checkFolder(t, srv, DefaultIMAPProcessedFolder, raws...)
+			checkFolder(t, srv, "INBOX")
+			held = false
+			s.unlock()
+			for _, tk := range tks {
+				tk.item.Release()
+			}
+			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
+				t.Errorf("stored cursor at %d, want the last UID %s", got, want)
+			}
+			nothingNew(t, s)
+		})
 	}
 }

@@ -177,6 +177,7 @@ func (s *IMAPSource) loadLocked(ctx context.Context) error {
 	s.book.cursor = c
 	s.book.scannedTo = imap.UID(c.LastUID)
 	s.book.loaded = true
+	s.validity.Store(c.UIDValidity)
 	s.cw.loaded(c, version)
 	return nil
 }
@@ -209,6 +210,7 @@ func (s *IMAPSource) scanLocked(ctx context.Context, conn *imapConn) error {
 			s.log.Warn().Uint32("uidvalidity", st.UIDValidity).Uint32("old_uidvalidity", b.cursor.UIDValidity).Msg("imap: UIDVALIDITY changed, cursor reset")
 		}
 		b.reset(st.UIDValidity)
+		s.validity.Store(st.UIDValidity)
 		s.noteCursorLocked()
 	}
 	var last imap.UID

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -19,7 +20,10 @@ import (
 type imapFlight struct {
 	uid      imap.UID
 	validity uint32
-	acked    bool
+	// acked: the message's ack command succeeded (set by the ack flusher
+	// before the caller is released, so a Release that follows the ack
+	// never waits for the main connection).
+	acked atomic.Bool
 }
 
 // Coordinates of an IMAP item (Item.Coordinates keys).
@@ -210,9 +214,12 @@ func (s *IMAPSource) oversizeItem(coords map[string]string, size int64, at time.
 // release: an item given up without an ack is offered again after the next
 // wait (not at once: a worker that cannot store would spin on it).
 func (s *IMAPSource) release(fl *imapFlight) {
+	if fl.acked.Load() {
+		return
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if fl.acked {
+	defer s.unlock()
+	if fl.acked.Load() {
 		return
 	}
 	if cur, ok := s.book.inflight[fl.uid]; !ok || cur != fl {

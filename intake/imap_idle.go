@@ -77,7 +77,7 @@ func (s *IMAPSource) wait(ctx context.Context) error {
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	// Items released without an ack may be offered again from now on.
 	clear(s.book.abandoned)
 	s.book.requeue()

@@ -58,8 +58,7 @@ func TestIMAPMetrics(t *testing.T) {
 	s.mu.Unlock()
 	srv.DropConnections(t)
 	<-closed
-	ack(t, tk, Processed) // finds the connection gone, redials
-	gauges("after a dropped connection", 1, 0, 1)
+	ack(t, tk, Processed) // on the ack connection: the main one is redialed by the next Next
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

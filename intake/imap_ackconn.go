@@ -1,0 +1,157 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Acks run on a connection of their own: a download (or a scan) holds the
+// main connection for as long as a body takes to arrive, and a UID MOVE
+// waiting behind it made every worker wait too. On its own connection the
+// batch's commands run while Next downloads, and acks queue meanwhile, so
+// batches grow. The main connection's view then receives EXPUNGEs for the
+// moved messages: harmless, since the source names messages by UID only
+// (stable under one UIDVALIDITY), never by sequence number.
+//
+// The ack connection has the folder selected (UID MOVE, UID STORE and UID
+// EXPUNGE act on the selected mailbox); it is dialed on the first ack,
+// dialed again after a failure, and logged out by Close.
+//
+// The book stays under the main lock (IMAPSource.mu), which a download
+// holds: a batch does not wait for it. Its acked flights are handed over
+// (ackedQueue) and put into the book by whoever holds the main lock when
+// it next lets go (IMAPSource.unlock), or at once by the flusher when the
+// lock is free.
+
+// ackedQueue holds flights acked at the server, not yet in the book.
+type ackedQueue struct {
+	mu  sync.Mutex
+	fls []*imapFlight
+}
+
+func (q *ackedQueue) add(fls []*imapFlight) {
+	q.mu.Lock()
+	q.fls = append(q.fls, fls...)
+	q.mu.Unlock()
+}
+
+func (q *ackedQueue) takeAll() []*imapFlight {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	fls := q.fls
+	q.fls = nil
+	return fls
+}
+
+func (q *ackedQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.fls) == 0
+}
+
+// recordAcked hands a batch's acked flights to the book: now if the main
+// lock is free, else its holder does it as it lets go.
+func (s *IMAPSource) recordAcked(fls []*imapFlight) {
+	if len(fls) == 0 {
+		return
+	}
+	s.acked.add(fls)
+	if s.mu.TryLock() {
+		s.unlock()
+	}
+}
+
+// applyAckedLocked puts the acked flights into the book and notes the
+// cursor; false when there were none. A flight from before a UIDVALIDITY
+// change is left out: its UID means nothing in the new book.
+func (s *IMAPSource) applyAckedLocked() bool {
+	fls := s.acked.takeAll()
+	var uids []imap.UID
+	for _, fl := range fls {
+		if fl.validity == s.book.cursor.UIDValidity {
+			uids = append(uids, fl.uid)
+		}
+	}
+	if len(uids) > 0 {
+		s.book.doneAll(uids)
+		s.noteCursorLocked()
+	}
+	return len(fls) > 0
+}
+
+// unlock releases the main lock, first putting into the book the acks
+// that finished while it was held (their flusher could not take it). An
+// ack recorded just as the lock was let go is applied here too, unless
+// someone else took the lock: then that one applies it. The cursor moved
+// by those acks is written in the background.
+func (s *IMAPSource) unlock() {
+	for {
+		applied := s.applyAckedLocked()
+		s.mu.Unlock()
+		if applied {
+			s.persistLater()
+		}
+		if s.acked.empty() || !s.mu.TryLock() {
+			return
+		}
+	}
+}
+
+// ackConnLocked returns the live ack connection, or dials a new one.
+// Called with ackMu held.
+func (s *IMAPSource) ackConnLocked(ctx context.Context) (*imapConn, error) {
+	if c := s.ackConn; c != nil {
+		select {
+		case <-c.c.Closed():
+			s.dropAckLocked(errors.New("connection closed by the server"))
+		default:
+			if !c.broken {
+				return c, nil
+			}
+			s.dropAckLocked(errors.New("connection broken"))
+		}
+	}
+	conn, err := s.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.ackConn = conn
+	s.log.Debug().Msg("imap: ack connection opened")
+	return conn, nil
+}
+
+// dropAckLocked forgets the ack connection after a failure.
+func (s *IMAPSource) dropAckLocked(cause error) {
+	if s.ackConn == nil {
+		return
+	}
+	s.ackConn.c.Close()
+	s.ackConn = nil
+	s.log.Warn().Err(cause).Msg("imap: ack connection dropped")
+}
+
+// closeAckConnLocked logs the ack connection out.
+func (s *IMAPSource) closeAckConnLocked() {
+	conn := s.ackConn
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
+	conn.await(ctx, "LOGOUT", 0, func() error { return conn.c.Logout().Wait() })
+	cancel()
+	conn.c.Close()
+	s.ackConn = nil
+}
+
+// closed reports whether Close was called.
+func (s *IMAPSource) closed() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
