@@ -61,6 +61,7 @@ type IMAPSource struct {
 	mu       sync.Mutex // the connection and the book; held for every command
 	conn     *imapConn  // nil when disconnected
 	book     uidBook
+	meta     metaCache  // metadata fetched ahead (imap_fetch.go)
 	failures int        // consecutive failed attempts, for the backoff (Next only)
 	health   imapHealth // for metrics and readiness (imap_metrics.go)
 

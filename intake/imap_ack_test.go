@@ -21,7 +21,8 @@ import (
 // wireCount counts the commands a source sends, by name ("UID MOVE",
 // "UID COPY", "UID STORE", "UID EXPUNGE", "SELECT"…), read off the bytes it
 // writes to its TCP connections: what the server received, whatever the
-// code believes it sent.
+// code believes it sent. "UID FETCH metadata" counts the UID FETCHes that
+// ask for RFC822.SIZE (also counted under "UID FETCH").
 type wireCount struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -67,6 +68,9 @@ func (c *countingConn) Write(p []byte) (int, error) {
 				name += " " + strings.ToUpper(f[2])
 			}
 			c.w.n[name]++
+			if name == "UID FETCH" && strings.Contains(strings.ToUpper(string(c.line)), "RFC822.SIZE") {
+				c.w.n["UID FETCH metadata"]++
+			}
 		}
 		c.line = c.line[:0]
 	}

@@ -46,31 +46,94 @@ const (
 // CommandTimeout plus one second per 64 KiB (50 MiB: about 14 minutes).
 const minDownloadRate = 64 << 10
 
-// fetchLocked takes one message: its size, date and Message-ID first, then,
-// if it is within MaxMessageSize, its bytes streamed to a spool file with
-// BODY.PEEK[] (PEEK: \Seen is left alone, staff still see it as unread).
-// found is false when the message is no longer there.
-func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.UID) (item Item, ack Ack, found bool, err error) {
-	uids := imap.UIDSetNum(uid)
+// metaAhead caps the messages whose metadata one UID FETCH asks for: one
+// command instead of one per message, and at most this many small entries
+// kept between takes.
+const metaAhead = 64
+
+// imapMeta is what the source knows of a message before its body.
+type imapMeta struct {
+	size  int64
+	date  time.Time
+	msgID string // without angle brackets; "" when absent or unusable
+}
+
+// metaCache holds metadata fetched ahead, for one UIDVALIDITY. A nil entry
+// is a message the server no longer had. Guarded by IMAPSource.mu.
+type metaCache struct {
+	validity uint32
+	m        map[imap.UID]*imapMeta
+}
+
+// metaLocked returns uid's metadata, fetching it, when it is not known
+// yet, in one UID FETCH together with that of the next queued messages
+// (up to metaAhead). found is false when the message is no longer there.
+// Metadata never changes for a UID under one UIDVALIDITY (RFC 9051
+// §2.3.1.1), so what was fetched ahead is still right when it is used.
+func (s *IMAPSource) metaLocked(ctx context.Context, conn *imapConn, uid imap.UID) (meta *imapMeta, found bool, err error) {
+	c := &s.meta
+	if c.m == nil || c.validity != conn.validity {
+		c.validity, c.m = conn.validity, make(map[imap.UID]*imapMeta)
+	}
+	if meta, ok := c.m[uid]; ok {
+		delete(c.m, uid)
+		return meta, meta != nil, nil
+	}
+	// Forget what is no longer queued (gone, or released and requeued
+	// later: it is fetched again then).
+	queued := make(map[imap.UID]bool, len(s.book.queue))
+	for _, q := range s.book.queue {
+		queued[q] = true
+	}
+	for u := range c.m {
+		if !queued[u] {
+			delete(c.m, u)
+		}
+	}
+	want := []imap.UID{uid}
+	for _, q := range s.book.queue {
+		if len(want) >= metaAhead {
+			break
+		}
+		if _, ok := c.m[q]; !ok && q != uid {
+			want = append(want, q)
+		}
+	}
 	msgIDSection := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"},
 		Peek:         true,
 	}
-	var meta *imapclient.FetchMessageBuffer
-	err = conn.await(ctx, fmt.Sprintf("UID FETCH %d metadata", uid), s.opts.CommandTimeout, func() error {
-		msgs, err := conn.c.Fetch(uids, &imap.FetchOptions{
+	set := imap.UIDSetNum(want...)
+	got := make(map[imap.UID]*imapMeta, len(want))
+	err = conn.await(ctx, fmt.Sprintf("UID FETCH %v metadata", set), s.opts.CommandTimeout, func() error {
+		msgs, err := conn.c.Fetch(set, &imap.FetchOptions{
 			UID: true, RFC822Size: true, InternalDate: true,
 			BodySection: []*imap.FetchItemBodySection{msgIDSection},
 		}).Collect()
 		for _, m := range msgs {
-			if m.UID == uid {
-				meta = m
-			}
+			got[m.UID] = &imapMeta{size: m.RFC822Size, date: m.InternalDate, msgID: messageID(m.FindBodySection(msgIDSection))}
 		}
 		return err
 	})
-	if err != nil || meta == nil {
+	if err != nil {
+		return nil, false, err
+	}
+	for _, u := range want[1:] {
+		c.m[u] = got[u] // nil: not there any more
+	}
+	meta = got[uid]
+	return meta, meta != nil, nil
+}
+
+// fetchLocked takes one message: its size, date and Message-ID first
+// (fetched ahead: metaLocked), then, if it is within MaxMessageSize, its
+// bytes streamed to a spool file with BODY.PEEK[] (PEEK: \Seen is left
+// alone, staff still see it as unread), hashed on the way. found is false
+// when the message is no longer there.
+func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.UID) (item Item, ack Ack, found bool, err error) {
+	meta, found, err := s.metaLocked(ctx, conn, uid)
+	if err != nil || !found {
 		return Item{}, nil, false, err
 	}
 
@@ -80,28 +143,37 @@ func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.U
 		CoordUIDValidity: strconv.FormatUint(uint64(validity), 10),
 		CoordUID:         strconv.FormatUint(uint64(uid), 10),
 	}
-	if id := messageID(meta.FindBodySection(msgIDSection)); id != "" {
-		coords[CoordMessageID] = id
+	if meta.msgID != "" {
+		coords[CoordMessageID] = meta.msgID
 	}
 	fl := &imapFlight{uid: uid, validity: validity}
 	log := s.log.With().Uint32("uid", uint32(uid)).Uint32("uidvalidity", validity).Logger()
 
-	if meta.RFC822Size > s.opts.MaxMessageSize {
-		log.Warn().Int64("size", meta.RFC822Size).Int64("limit", s.opts.MaxMessageSize).Msg("imap: message over the size limit, not downloaded")
-		item = s.oversizeItem(coords, meta.RFC822Size, meta.InternalDate, fl)
+	if meta.size > s.opts.MaxMessageSize {
+		log.Warn().Int64("size", meta.size).Int64("limit", s.opts.MaxMessageSize).Msg("imap: message over the size limit, not downloaded")
+		item = s.oversizeItem(coords, meta.size, meta.date, fl)
 	} else {
 		var path string
 		var n int64
-		path, n, found, err = s.spoolLocked(ctx, conn, uid, meta.RFC822Size)
+		path, n, found, err = s.spoolLocked(ctx, conn, uid, meta.size)
 		if err != nil || !found {
 			return Item{}, nil, false, err
+		}
+		if n == 0 && meta.size > 0 {
+			// An empty body where the metadata said otherwise: the message
+			// was expunged by someone else since its metadata was fetched,
+			// and the server answers for it from a stale view with empty
+			// data (RFC 2180 §4.1.3; Dovecot does). Not taken now; the scan
+			// after the next wait decides whether it is still there.
+			os.Remove(path)
+			return Item{}, nil, false, fmt.Errorf("uid %d: empty body, %d bytes announced (expunged meanwhile?)", uid, meta.size)
 		}
 		if n > s.opts.MaxMessageSize {
 			// RFC822.SIZE understated it: same outcome as above.
 			os.Remove(path)
-			item = s.oversizeItem(coords, n, meta.InternalDate, fl)
+			item = s.oversizeItem(coords, n, meta.date, fl)
 		} else {
-			item = s.spooledItem(coords, path, n, meta.InternalDate, fl)
+			item = s.spooledItem(coords, path, n, meta.date, fl)
 		}
 	}
 	s.book.inflight[uid] = fl

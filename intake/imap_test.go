@@ -463,3 +463,69 @@ func checkFolder(t *testing.T, srv *imaptest.Server, folder string, raws ...[]by
 		}
 	}
 }
+
+// TestIMAPMetaAhead: the metadata of queued messages is fetched ahead, in
+// one UID FETCH per 64 messages, not one per message; each body still
+// costs its own UID FETCH, and each item carries its own metadata.
+func TestIMAPMetaAhead(t *testing.T) {
+	const n = 2*64 + 2
+	for _, sv := range servers() {
+		t.Run(sv.name, func(t *testing.T) {
+			srv := sv.start(t)
+			appendN(t, srv, n)
+			s := newSource(t, testOptions(t, srv), newMemCursors())
+			wire := countCommands(s)
+			for i, tk := range takeAll(t, s, n) {
+				if !bytes.Equal(tk.raw, msg(i+1)) || tk.item.Size != int64(len(tk.raw)) {
+					t.Errorf("item %d: %d bytes (Size %d), want msg(%d)", i, len(tk.raw), tk.item.Size, i+1)
+				}
+				if got, want := tk.item.Coordinates[CoordMessageID], fmt.Sprintf("%d@example.org", i+1); got != want {
+					t.Errorf("item %d: Message-ID %q, want %q", i, got, want)
+				}
+				tk.item.Release()
+			}
+			meta, all := wire.get("UID FETCH metadata"), wire.get("UID FETCH")
+			if want := 3; meta != want {
+				t.Errorf("%d messages taken with %d metadata FETCH, want %d (commands %v)", n, meta, want, wire)
+			}
+			if all-meta != n {
+				t.Errorf("%d messages taken with %d body FETCH, want %d", n, all-meta, n)
+			}
+		})
+	}
+}
+
+// TestIMAPMetaAheadGone: a message whose metadata was fetched ahead but
+// which someone else expunged before its body was fetched is skipped, as
+// gone; the next one is taken.
+func TestIMAPMetaAheadGone(t *testing.T) {
+	for _, sv := range servers() {
+		t.Run(sv.name, func(t *testing.T) {
+			srv := sv.start(t)
+			appendN(t, srv, 3)
+			s := newSource(t, testOptions(t, srv), newMemCursors())
+			wire := countCommands(s)
+			first := next(t, s) // metadata of all three fetched
+			c := srv.Dial(t)
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			two := imap.UIDSetNum(2)
+			if err := c.Store(two, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.UIDExpunge(two).Close(); err != nil {
+				t.Fatal(err)
+			}
+			third := next(t, s)
+			if !bytes.Equal(first.raw, msg(1)) || !bytes.Equal(third.raw, msg(3)) {
+				t.Errorf("took %q then %q, want msg(1) then msg(3)", first.raw, third.raw)
+			}
+			if got := wire.get("UID FETCH metadata"); got != 1 {
+				t.Errorf("%d metadata FETCH, want 1 (fetched ahead)", got)
+			}
+			first.item.Release()
+			third.item.Release()
+		})
+	}
+}
