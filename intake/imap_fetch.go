@@ -99,14 +99,28 @@ func (s *IMAPSource) metaLocked(ctx context.Context, conn *imapConn, uid imap.UI
 			want = append(want, q)
 		}
 	}
+	got, err := s.fetchMetaLocked(ctx, conn, want)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, u := range want[1:] {
+		c.m[u] = got[u] // nil: not there any more
+	}
+	meta = got[uid]
+	return meta, meta != nil, nil
+}
+
+// fetchMetaLocked asks for the metadata of uids in one UID FETCH. A UID
+// missing from the answer is no longer in the folder.
+func (s *IMAPSource) fetchMetaLocked(ctx context.Context, conn *imapConn, uids []imap.UID) (map[imap.UID]*imapMeta, error) {
 	msgIDSection := &imap.FetchItemBodySection{
 		Specifier:    imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"},
 		Peek:         true,
 	}
-	set := imap.UIDSetNum(want...)
-	got := make(map[imap.UID]*imapMeta, len(want))
-	err = conn.await(ctx, fmt.Sprintf("UID FETCH %v metadata", set), s.opts.CommandTimeout, func() error {
+	set := imap.UIDSetNum(uids...)
+	got := make(map[imap.UID]*imapMeta, len(uids))
+	err := conn.await(ctx, fmt.Sprintf("UID FETCH %v metadata", set), s.opts.CommandTimeout, func() error {
 		msgs, err := conn.c.Fetch(set, &imap.FetchOptions{
 			UID: true, RFC822Size: true, InternalDate: true,
 			BodySection: []*imap.FetchItemBodySection{msgIDSection},
@@ -116,14 +130,7 @@ func (s *IMAPSource) metaLocked(ctx context.Context, conn *imapConn, uid imap.UI
 		}
 		return err
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	for _, u := range want[1:] {
-		c.m[u] = got[u] // nil: not there any more
-	}
-	meta = got[uid]
-	return meta, meta != nil, nil
+	return got, err
 }
 
 // fetchLocked takes one message: its size, date and Message-ID first
@@ -160,13 +167,16 @@ func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.U
 			return Item{}, nil, false, err
 		}
 		if n == 0 && meta.size > 0 {
-			// An empty body where the metadata said otherwise: the message
-			// was expunged by someone else since its metadata was fetched,
-			// and the server answers for it from a stale view with empty
-			// data (RFC 2180 §4.1.3; Dovecot does). Not taken now; the scan
-			// after the next wait decides whether it is still there.
-			os.Remove(path)
-			return Item{}, nil, false, fmt.Errorf("uid %d: empty body, %d bytes announced (expunged meanwhile?)", uid, meta.size)
+			// An empty body where the metadata fetched ahead said
+			// otherwise: perhaps expunged by someone else since, and
+			// answered from the session's stale view with empty data (RFC
+			// 2180 §4.1.3; Dovecot does). Ask for the metadata again, as
+			// if it had not been fetched ahead: no answer, it is gone.
+			again, err := s.fetchMetaLocked(ctx, conn, []imap.UID{uid})
+			if err != nil || again[uid] == nil {
+				os.Remove(path)
+				return Item{}, nil, false, err
+			}
 		}
 		if n > s.opts.MaxMessageSize {
 			// RFC822.SIZE understated it: same outcome as above.

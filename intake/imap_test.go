@@ -521,8 +521,10 @@ func TestIMAPMetaAheadGone(t *testing.T) {
 			if !bytes.Equal(first.raw, msg(1)) || !bytes.Equal(third.raw, msg(3)) {
 				t.Errorf("took %q then %q, want msg(1) then msg(3)", first.raw, third.raw)
 			}
-			if got := wire.get("UID FETCH metadata"); got != 1 {
-				t.Errorf("%d metadata FETCH, want 1 (fetched ahead)", got)
+			// One ahead for the three, plus (Dovecot) one to check the
+			// expunged message when its body comes back empty.
+			if got := wire.get("UID FETCH metadata"); got > 2 {
+				t.Errorf("%d metadata FETCH, want at most 2 (fetched ahead)", got)
 			}
 			first.item.Release()
 			third.item.Release()
