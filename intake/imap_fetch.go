@@ -3,6 +3,8 @@ package intake
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -160,9 +162,9 @@ func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.U
 		log.Warn().Int64("size", meta.size).Int64("limit", s.opts.MaxMessageSize).Msg("imap: message over the size limit, not downloaded")
 		item = s.oversizeItem(coords, meta.size, meta.date, fl)
 	} else {
-		var path string
+		var path, sum string
 		var n int64
-		path, n, found, err = s.spoolLocked(ctx, conn, uid, meta.size)
+		path, n, sum, found, err = s.spoolLocked(ctx, conn, uid, meta.size)
 		if err != nil || !found {
 			return Item{}, nil, false, err
 		}
@@ -183,7 +185,7 @@ func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.U
 			os.Remove(path)
 			item = s.oversizeItem(coords, n, meta.date, fl)
 		} else {
-			item = s.spooledItem(coords, path, n, meta.date, fl)
+			item = s.spooledItem(coords, path, n, sum, meta.date, fl)
 		}
 	}
 	s.book.inflight[uid] = fl
@@ -191,15 +193,19 @@ func (s *IMAPSource) fetchLocked(ctx context.Context, conn *imapConn, uid imap.U
 	return item, func(ctx context.Context, d Disposition) error { return s.ack(ctx, fl, d) }, true, nil
 }
 
-// spoolLocked streams the message into a new file of SpoolDir. It reads at
-// most MaxMessageSize+1 bytes into the file (the rest of an understated
-// literal is read off the wire and dropped), and checks that the whole
-// literal arrived.
-func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.UID, size int64) (path string, n int64, found bool, err error) {
+// spoolLocked streams the message into a new file of SpoolDir, hashing
+// it on the way (sum: hex SHA-256 of the file's bytes), so that the
+// pipeline need not read the spool once more before storing it. It reads
+// at most MaxMessageSize+1 bytes into the file (the rest of an
+// understated literal is read off the wire and dropped), and checks that
+// the whole literal arrived.
+func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.UID, size int64) (path string, n int64, sum string, found bool, err error) {
 	f, err := os.CreateTemp(s.opts.SpoolDir, "imap-*.eml")
 	if err != nil {
-		return "", 0, false, fmt.Errorf("spool: %w", err)
+		return "", 0, "", false, fmt.Errorf("spool: %w", err)
 	}
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
 	path = f.Name()
 	defer func() {
 		if err != nil || !found {
@@ -227,7 +233,7 @@ func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.U
 				if body.Literal == nil { // NIL: an empty message
 					continue
 				}
-				c, err := io.Copy(f, io.LimitReader(body.Literal, s.opts.MaxMessageSize+1))
+				c, err := io.Copy(w, io.LimitReader(body.Literal, s.opts.MaxMessageSize+1))
 				copied = c
 				if err != nil {
 					return fmt.Errorf("spool: %w", err)
@@ -241,25 +247,26 @@ func (s *IMAPSource) spoolLocked(ctx context.Context, conn *imapConn, uid imap.U
 	})
 	found, n = got, copied
 	if err != nil {
-		return "", 0, false, err
+		return "", 0, "", false, err
 	}
 	if !found {
-		return "", 0, false, nil
+		return "", 0, "", false, nil
 	}
 	if err = f.Close(); err != nil {
-		return "", 0, false, fmt.Errorf("spool: %w", err)
+		return "", 0, "", false, fmt.Errorf("spool: %w", err)
 	}
-	return path, n, true, nil
+	return path, n, hex.EncodeToString(h.Sum(nil)), true, nil
 }
 
 // spooledItem is a downloaded message.
-func (s *IMAPSource) spooledItem(coords map[string]string, path string, n int64, at time.Time, fl *imapFlight) Item {
+func (s *IMAPSource) spooledItem(coords map[string]string, path string, n int64, sum string, at time.Time, fl *imapFlight) Item {
 	var once sync.Once
 	return Item{
 		Source:      s.id,
 		Coordinates: coords,
 		ReceivedAt:  at,
 		Size:        n,
+		SHA256:      sum,
 		Open:        func() (io.ReadCloser, error) { return os.Open(path) },
 		Release: func() {
 			once.Do(func() {

@@ -531,3 +531,25 @@ func TestIMAPMetaAheadGone(t *testing.T) {
 		})
 	}
 }
+
+// TestIMAPItemSHA256: an item carries the SHA-256 of its bytes, computed
+// while they were spooled, equal to that of what Open returns.
+func TestIMAPItemSHA256(t *testing.T) {
+	for _, sv := range servers() {
+		t.Run(sv.name, func(t *testing.T) {
+			srv := sv.start(t)
+			big := msg(2)
+			big = append(big, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 20000)...)
+			srv.Append(t, "INBOX", msg(1))
+			srv.Append(t, "INBOX", big)
+			s := newSource(t, testOptions(t, srv), newMemCursors())
+			for range 2 {
+				tk := next(t, s)
+				if tk.raw == nil || tk.item.SHA256 != sha(tk.raw) {
+					t.Errorf("uid %s: SHA256 %q, want %q (of %d bytes read)", tk.item.Coordinates[CoordUID], tk.item.SHA256, sha(tk.raw), len(tk.raw))
+				}
+				tk.item.Release()
+			}
+		})
+	}
+}

@@ -23,6 +23,9 @@ type Item struct {
 	ReceivedAt time.Time
 	// Size in bytes of the raw item.
 	Size int64
+	// SHA256 is the lower-case hex SHA-256 of the bytes Open returns, when
+	// the source computed it while taking the item; empty otherwise.
+	SHA256 string
 	// Open returns a fresh reader over the raw bytes.
 	Open func() (io.ReadCloser, error)
 	// Release frees the spool. Call it once the item is acked or abandoned.
