@@ -12,13 +12,13 @@ import (
 )
 
 // Acks are coalesced (group commit). Workers ack concurrently while the
-// source has one connection: one UID MOVE and one cursor write per message
-// made the connection the pipeline's serial bottleneck, and the server's
-// cost of a MOVE grows with the folder, not with the number of UIDs moved.
-// So an ack queues its request and waits; a flusher takes the connection,
-// takes everything queued by then (what came while the previous command
-// ran, or while Next was downloading), sends one command per disposition
-// for the whole batch, hands the connection over and releases the batch's
+// source has one connection for acks (imap_ackconn.go): one UID MOVE and
+// one cursor write per message made it the pipeline's serial bottleneck,
+// and the server's cost of a MOVE grows with the folder, not with the
+// number of UIDs moved. So an ack queues its request and waits; a flusher
+// takes the ack connection, takes everything queued by then (what came
+// while the previous command ran), sends one command per disposition for
+// the whole batch, hands the connection over and releases the batch's
 // callers, each with its own outcome. The cursor follows in the background
 // (persistLater): a caller need not wait for the bucket, since the cursor
 // only ever covers acked UIDs and a cursor lost in a crash costs a rescan
