@@ -137,7 +137,7 @@ func TestPipelineBreakdown(t *testing.T) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d messages, %.0f MB in %.1f s (%.1f msgs/s), pool %d\n", env.n, float64(total)/1e6, elapsed.Seconds(), float64(env.n)/elapsed.Seconds(), env.pool)
-	fmt.Fprintf(&b, "IMAP source (one connection, serial): Next %.1f s over %d calls, Ack %.1f s over %d calls\n",
+	fmt.Fprintf(&b, "IMAP source: Next %.1f s over %d calls (the main connection, serial), Ack %.1f s over %d calls (the ack connection, batched)\n",
 		timing.next.Seconds(), timing.nextN, timing.ack.Seconds(), timing.ackN)
 	families, err := reg.Gather()
 	if err != nil {
