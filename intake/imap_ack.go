@@ -245,6 +245,13 @@ func (s *IMAPSource) ackBatchLocked(ctx context.Context, batch []*ackReq) []*ima
 		fail(live, err)
 		return nil
 	}
+	if err := s.syncViewLocked(ctx, conn, live); err != nil {
+		if conn.broken {
+			s.dropAckLocked(err)
+		}
+		fail(live, err)
+		return nil
+	}
 	// The server's UIDVALIDITY decides: under another one, the UID may name
 	// another message (RFC 9051 §2.3.1.1).
 	groups := map[Disposition][]*ackReq{}

@@ -146,6 +146,29 @@ func (s *IMAPSource) closeAckConnLocked() {
 	s.ackConn = nil
 }
 
+// syncViewLocked makes sure the ack connection's view of the folder holds
+// every message of the batch. A session learns of messages delivered after
+// its SELECT only when the server next reports changes to it, and a UID
+// beyond its view is, for the server, no message at all: Dovecot answers
+// "OK" to a UID MOVE or UID STORE of it and does nothing (RFC 9051 §6.4.9:
+// a UID set naming no message is not an error). Every message of the batch
+// was fetched by the main connection, so it existed before this NOOP,
+// after which the view holds it (or it was expunged meanwhile).
+func (s *IMAPSource) syncViewLocked(ctx context.Context, conn *imapConn, rs []*ackReq) error {
+	var top imap.UID
+	for _, r := range rs {
+		top = max(top, r.fl.uid)
+	}
+	if top < conn.uidNext {
+		return nil
+	}
+	if err := conn.await(ctx, "NOOP", s.opts.CommandTimeout, func() error { return conn.c.Noop().Wait() }); err != nil {
+		return err
+	}
+	conn.uidNext = top + 1
+	return nil
+}
+
 // closed reports whether Close was called.
 func (s *IMAPSource) closed() bool {
 	select {

@@ -59,7 +59,8 @@ func (s *IMAPSource) moveLocked(ctx context.Context, conn *imapConn, uids []imap
 	if conn.caps.Has(imap.CapMove) {
 		// A UID of the set no longer in the folder (expunged by someone
 		// else) is skipped by the server: it is gone, as far as the cursor
-		// is concerned.
+		// is concerned. So is a UID the session has not seen yet, which
+		// is why the ack connection syncs its view first (syncViewLocked).
 		err := conn.await(ctx, fmt.Sprintf("UID MOVE %v", set), to, func() error {
 			_, err := conn.c.Move(set, folder).Wait()
 			return err

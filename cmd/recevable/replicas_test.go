@@ -52,6 +52,12 @@ func TestReplicasTakeover(t *testing.T) {
 	waitUntil(t, "A holding the lease", time.Minute, func() bool { return a.holds(source) != "" })
 	holderA := a.holds(source)
 	b2 := startReplica(t, bin, srv, dir, "b", ttl)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("at the failure: %d messages in INBOX, %d in the processed folder, %d dossiers; replica B's log:\n%s",
+				folderSize(t, srv, "INBOX"), folderSize(t, srv, "Recevable-Traités"), len(manifests(t, b)), b2.output())
+		}
+	})
 	waitUntil(t, "B up", time.Minute, func() bool { _, err := tryScrape(b2.metrics); return err == nil })
 	if h := b2.holds(source); h != "" {
 		t.Fatalf("B claims the lease (%s) while A (%s) holds it", h, holderA)
