@@ -196,9 +196,7 @@ func TestIMAPAckBatch(t *testing.T) {
 						}
 					}
 				}
-				if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-					t.Errorf("stored cursor at %d, want the last UID %s", got, want)
-				}
+				wantCursorAt(t, s, cursors, tks[n-1], "the last UID")
 				nothingNew(t, s)
 			})
 		}
@@ -239,9 +237,7 @@ func TestIMAPAckConcurrent(t *testing.T) {
 			s.cw.bg.Wait()
 			t.Logf("%d concurrent acks: %d UID MOVE, %d cursor writes", n, wire.get("UID MOVE"), cursors.puts)
 			checkFolder(t, srv, "INBOX")
-			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-				t.Errorf("stored cursor at %d, want the last UID %s", got, want)
-			}
+			wantCursorAt(t, s, cursors, tks[n-1], "the last UID")
 		})
 	}
 }
@@ -315,9 +311,7 @@ func TestIMAPAckBatchFallback(t *testing.T) {
 					}
 				}
 			}
-			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-				t.Errorf("stored cursor at %d, want the last UID %s", got, want)
-			}
+			wantCursorAt(t, s, cursors, tks[n-1], "the last UID")
 		})
 	}
 }
@@ -405,9 +399,7 @@ func TestIMAPAckBatchMixed(t *testing.T) {
 			checkFolder(t, srv, "INBOX")
 			checkFolder(t, srv, DefaultIMAPProcessedFolder, processed...)
 			checkFolder(t, srv, DefaultIMAPQuarantineFolder, quarantined...)
-			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-				t.Errorf("stored cursor at %d, want the last UID %s", got, want)
-			}
+			wantCursorAt(t, s, cursors, tks[n-1], "the last UID")
 		})
 	}
 }
@@ -455,9 +447,7 @@ func TestIMAPAckBatchPartial(t *testing.T) {
 			t.Errorf("uid %d flags %v after a failed ack, want none", m.UID, m.Flags)
 		}
 	}
-	if got, want := storedCursor(s, cursors).LastUID, tks[1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-		t.Errorf("stored cursor at %d, want %s (below the first failed ack)", got, want)
-	}
+	wantCursorAt(t, s, cursors, tks[1], "below the first failed ack")
 }
 
 // TestIMAPAckBatchCursor: a batch acking every message but an abandoned
@@ -477,9 +467,7 @@ func TestIMAPAckBatchCursor(t *testing.T) {
 			t.Errorf("ack of item %d: %v", i, err)
 		}
 	}
-	if got, want := storedCursor(s, cursors).LastUID, tks[2].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-		t.Errorf("stored cursor at %d, want %s (below the abandoned message)", got, want)
-	}
+	wantCursorAt(t, s, cursors, tks[2], "below the abandoned message")
 	again := next(t, newSource(t, o, cursors))
 	if !bytes.Equal(again.raw, tks[3].raw) {
 		t.Errorf("restarted source did not take the abandoned message")
@@ -542,9 +530,7 @@ func TestIMAPAckWithdrawn(t *testing.T) {
 		tks[i].item.Release()
 	}
 	checkFolder(t, srv, "INBOX", tks[1].raw)
-	if got, want := storedCursor(s, cursors).LastUID, tks[0].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-		t.Errorf("stored cursor at %d, want %s (below the withdrawn ack)", got, want)
-	}
+	wantCursorAt(t, s, cursors, tks[0], "below the withdrawn ack")
 }
 
 // gatedCursors is a CursorStore whose first Put once armed waits until
@@ -668,10 +654,17 @@ func TestIMAPAckDuringDownload(t *testing.T) {
 			for _, tk := range tks {
 				tk.item.Release()
 			}
-			if got, want := storedCursor(s, cursors).LastUID, tks[n-1].item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
-				t.Errorf("stored cursor at %d, want the last UID %s", got, want)
-			}
+			wantCursorAt(t, s, cursors, tks[n-1], "the last UID")
 			nothingNew(t, s)
 		})
+	}
+}
+
+// wantCursorAt checks that the stored cursor is at tk's UID; why says
+// which UID that is, for the failure message.
+func wantCursorAt(t *testing.T, s *IMAPSource, cursors *memCursors, tk taken, why string) {
+	t.Helper()
+	if got, want := storedCursor(s, cursors).LastUID, tk.item.Coordinates[CoordUID]; strconv.Itoa(int(got)) != want {
+		t.Errorf("stored cursor at %d, want %s (%s)", got, want, why)
 	}
 }
