@@ -165,6 +165,8 @@ func TestThroughput(t *testing.T) {
 	files, total := spoolMessages(t, g, env.n, t.TempDir())
 	t.Logf("generated %d messages, %.0f MB (%.2f MB mean)", len(files), float64(total)/1e6, float64(total)/1e6/float64(len(files)))
 	parts, partBytes := spoolParts(t, files, t.TempDir())
+	// The keys raw/<sha256>, hashed here, before any phase is timed.
+	keys, partKeys := rawKeys(t, files), rawKeys(t, parts)
 	t.Logf("their %d documents (attachments and text bodies), decoded: %.0f MB", len(parts), float64(partBytes)/1e6)
 
 	bin := recevableBinary(t)
@@ -176,7 +178,7 @@ func TestThroughput(t *testing.T) {
 	fetch := m.run("raw IMAP fetch (FETCH 1:* BODY.PEEK[])", func() (int, int64) { return rawFetchAll(t, srv) })
 	each := m.run("raw IMAP fetch, one UID FETCH per message", func() (int, int64) { return rawFetchEach(t, srv) })
 	put := m.run(fmt.Sprintf("raw S3 put (%d in parallel)", env.pool), func() (int, int64) {
-		return rawPut(t, s3srv, s3srv.Bucket, files, env.pool)
+		return rawPut(t, s3srv, s3srv.Bucket, files, keys, env.pool)
 	})
 	if fetch.Bytes != total || put.Bytes != total {
 		t.Fatalf("bytes moved: generated %d, fetched %d, put %d", total, fetch.Bytes, put.Bytes)
@@ -184,13 +186,13 @@ func TestThroughput(t *testing.T) {
 	// The pipeline writes each message and each of its decoded documents:
 	// the sink's limit for that, in a bucket of its own.
 	required := m.run(fmt.Sprintf("S3 put of raw + decoded parts (%d parts, %d in parallel)", len(parts), env.pool), func() (int, int64) {
-		_, b := rawPut(t, s3srv, s3srv.NewBucket(t, false), append(slices.Clone(files), parts...), env.pool)
+		_, b := rawPut(t, s3srv, s3srv.NewBucket(t, false), append(slices.Clone(files), parts...), append(slices.Clone(keys), partKeys...), env.pool)
 		return len(files), b
 	})
 
 	// What no implementation can avoid writing (floor_test.go).
 	floor := m.run(fmt.Sprintf("floor: raw put + counter, manifest, queue marker (%d in parallel)", env.pool), func() (int, int64) {
-		return floorPut(t, s3srv, s3srv.NewBucket(t, false), files, env.pool)
+		return floorPut(t, s3srv, s3srv.NewBucket(t, false), files, keys, env.pool)
 	})
 
 	bucket := s3srv.NewBucket(t, false)

@@ -56,13 +56,13 @@ func rawS3Client(t testing.TB, srv *s3test.Server) *s3.Client {
 
 // rawPut puts each file as raw/<sha256> to bucket with If-None-Match: *,
 // as the pipeline stores a raw item, from parallel goroutines (the
-// pipeline's pool size). The hash is computed beforehand: the pipeline
-// hashes while spooling, and this phase measures the server. It returns
-// the objects and bytes written.
-func rawPut(t testing.TB, srv *s3test.Server, bucket string, files []string, parallel int) (int, int64) {
+// pipeline's pool size). keys, raw/<sha256> of each file, are computed
+// beforehand (rawKeys), outside the timed phase: the pipeline hashes while
+// spooling, and this phase measures the server. It returns the objects and
+// bytes written.
+func rawPut(t testing.TB, srv *s3test.Server, bucket string, files, keys []string, parallel int) (int, int64) {
 	t.Helper()
 	client := rawS3Client(t, srv)
-	keys := rawKeys(t, files)
 	return putEach(t, "raw put", files, parallel, func(i int) (int64, error) {
 		return putFile(client, bucket, keys[i], files[i])
 	})
