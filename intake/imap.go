@@ -236,11 +236,7 @@ func (s *IMAPSource) Close() error {
 	s.applyAckedLocked()
 	if s.conn != nil {
 		s.stopIdleLocked()
-		conn := s.conn
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
-		conn.await(ctx, "LOGOUT", 0, func() error { return conn.c.Logout().Wait() })
-		cancel()
-		conn.c.Close()
+		s.conn.logout(s.opts.CommandTimeout)
 		s.conn = nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -76,7 +75,7 @@ func (s *IMAPSource) applyAckedLocked() bool {
 		}
 	}
 	if len(uids) > 0 {
-		s.book.doneAll(uids)
+		s.book.done(uids...)
 		s.noteCursorLocked()
 	}
 	return len(fls) > 0
@@ -104,15 +103,11 @@ func (s *IMAPSource) unlock() {
 // Called with ackMu held.
 func (s *IMAPSource) ackConnLocked(ctx context.Context) (*imapConn, error) {
 	if c := s.ackConn; c != nil {
-		select {
-		case <-c.c.Closed():
-			s.dropAckLocked(errors.New("connection closed by the server"))
-		default:
-			if !c.broken {
-				return c, nil
-			}
-			s.dropAckLocked(errors.New("connection broken"))
+		cause := c.deadCause()
+		if cause == nil {
+			return c, nil
 		}
+		s.dropAckLocked(cause)
 	}
 	conn, err := s.dial(ctx)
 	if err != nil {
@@ -135,14 +130,10 @@ func (s *IMAPSource) dropAckLocked(cause error) {
 
 // closeAckConnLocked logs the ack connection out.
 func (s *IMAPSource) closeAckConnLocked() {
-	conn := s.ackConn
-	if conn == nil {
+	if s.ackConn == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommandTimeout)
-	conn.await(ctx, "LOGOUT", 0, func() error { return conn.c.Logout().Wait() })
-	cancel()
-	conn.c.Close()
+	s.ackConn.logout(s.opts.CommandTimeout)
 	s.ackConn = nil
 }
 

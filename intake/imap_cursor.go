@@ -125,11 +125,8 @@ func (b *uidBook) retryable() bool {
 	return false
 }
 
-// done records an ack.
-func (b *uidBook) done(uid imap.UID) { b.doneAll([]imap.UID{uid}) }
-
-// doneAll records the acks of a batch, then advances the cursor once.
-func (b *uidBook) doneAll(uids []imap.UID) {
+// done records the acks of a batch, then advances the cursor once.
+func (b *uidBook) done(uids ...imap.UID) {
 	for _, uid := range uids {
 		delete(b.unacked, uid)
 		delete(b.inflight, uid)

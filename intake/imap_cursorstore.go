@@ -113,8 +113,7 @@ func (s *IMAPSource) noteCursorLocked() {
 }
 
 // persist writes the last noted cursor if it is not written yet. With wait
-// it waits for a write in progress, then writes what is newest (an ack
-// batch returns once its cursor is stored, or the write has failed);
+// (Close) it waits for a write in progress, then writes what is newest;
 // without, it leaves the work to the write in progress, which looks again
 // before it ends. A failure is logged, not returned: the cursor is an
 // optimisation (a lost one costs a rescan and deduplication, never a

@@ -24,7 +24,10 @@ type imapConn struct {
 	caps     imap.CapSet
 	selected bool     // the folder is selected (read-write)
 	validity uint32   // UIDVALIDITY of the folder when last selected
-	uidNext  imap.UID // UIDNEXT at that SELECT (0 if the server did not say)
+	// uidNext: every UID below it is in the session's view of the folder.
+	// Set from UIDNEXT at SELECT (0 if the server did not say); raised by
+	// syncViewLocked once a NOOP has shown the session newer messages.
+	uidNext imap.UID
 	// keywords: the folder accepts new keywords (PERMANENTFLAGS \*).
 	keywords bool
 	// folders known to exist (created or listed) on this connection.
@@ -75,19 +78,40 @@ func (conn *imapConn) await(ctx context.Context, what string, timeout time.Durat
 	}
 }
 
+// deadCause says why conn must not be used again; nil when it may.
+func (conn *imapConn) deadCause() error {
+	select {
+	case <-conn.c.Closed():
+		return errors.New("connection closed by the server")
+	default:
+	}
+	if conn.broken {
+		return errors.New("connection broken")
+	}
+	return nil
+}
+
+// logout ends conn: LOGOUT, answered or not within timeout, then close.
+func (conn *imapConn) logout(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn.await(ctx, "LOGOUT", 0, func() error { return conn.c.Logout().Wait() })
+	conn.c.Close()
+}
+
 // connLocked returns the live connection, or dials a new one.
 func (s *IMAPSource) connLocked(ctx context.Context) (*imapConn, error) {
 	if s.conn != nil {
-		select {
-		case <-s.conn.c.Closed():
-			s.dropLocked(errors.New("connection closed by the server"))
-		default:
-			s.stopIdleLocked()
-			if s.conn != nil && !s.conn.broken {
-				return s.conn, nil
+		cause := s.conn.deadCause()
+		if cause == nil {
+			s.stopIdleLocked() // drops the connection if IDLE does not end cleanly
+			if s.conn != nil {
+				if cause = s.conn.deadCause(); cause == nil {
+					return s.conn, nil
+				}
 			}
-			s.dropLocked(errors.New("connection broken"))
 		}
+		s.dropLocked(cause)
 	}
 	conn, err := s.dial(ctx)
 	if err != nil {
