@@ -23,13 +23,12 @@ const actor = "recevable"
 // writeDossier writes the documents, then the manifest (the commit: a
 // dossier exists when its manifest does). Each write is idempotent, so a
 // replay after a crash anywhere in here finishes the same dossier; the done
-// marker is the caller's, once every unit of the item is written. fresh:
-// the raw item was created by this attempt (job.fresh).
-func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry, fresh bool) error {
+// marker is the caller's, once every unit of the item is written.
+func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number string, as validate.Assessment, linked []string, notes []storage.HistoryEntry) error {
 	docs := make([]storage.Document, 0, len(u.docs))
 	half := (len(u.docs) + 1) / 2
 	for i, s := range u.docs {
-		doc, err := p.putDocument(ctx, number, s, fresh)
+		doc, err := p.putDocument(ctx, j, number, s)
 		if err != nil {
 			return fmt.Errorf("dossier %s: %w", number, err)
 		}
@@ -49,7 +48,7 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number str
 	// List removes after its grace (storage.Queue: one marker too many,
 	// never one too few).
 	var exists error = storage.ErrNotFound
-	if !fresh {
+	if !j.fresh {
 		_, _, exists = p.dossiers.Get(ctx, number)
 	}
 	created := false
@@ -80,15 +79,15 @@ func (p *Pipeline) writeDossier(ctx context.Context, j *job, u *unit, number str
 // dossier must not hold two versions. Any other document is the same bytes
 // at every attempt; different bytes under its name mean the item was parsed
 // differently (another version of the code), and a person must look.
-// fresh: no earlier attempt can have stored it, so it is put without
-// looking first (storage.Dossiers.PutNewDocument).
-func (p *Pipeline) putDocument(ctx context.Context, number string, s *spooled, fresh bool) (storage.Document, error) {
+// On a fresh job no earlier attempt can have stored it, so it is put
+// without looking first (storage.Dossiers.PutNewDocument).
+func (p *Pipeline) putDocument(ctx context.Context, j *job, number string, s *spooled) (storage.Document, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return storage.Document{}, err
 	}
 	put := p.dossiers.PutDocument
-	if fresh {
+	if j.fresh {
 		put = p.dossiers.PutNewDocument
 	}
 	err = put(ctx, number, s.doc, f)

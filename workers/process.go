@@ -68,8 +68,9 @@ type job struct {
 	// fresh: this process's Raws.Store created raw/<sha> for this job
 	// (RawMeta.Created), so nothing was done with the item before, every
 	// record of it requiring raw first. The first attempt then skips the
-	// reads that look for earlier work; a later attempt (after a failed
-	// one, which may have done any part of the work) clears it.
+	// reads that look for earlier work, and clears it when it ends: a later
+	// attempt (after a failed one, which may have done any part of the
+	// work) is not fresh. register, writeDossier and putDocument read it.
 	fresh bool
 }
 
@@ -268,9 +269,8 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 	// Only the first attempt of a job may be fresh: a failed attempt may
 	// have written anything up to the done marker (a PUT whose reply was
 	// lost counts as failed).
-	fresh := j.fresh
-	j.fresh = false
-	if !fresh {
+	defer func() { j.fresh = false }()
+	if !j.fresh {
 		// Finished before: a replay after a crash, or the same bytes again.
 		// A fresh item cannot be: the done marker and the quarantine entry
 		// are written after raw, and we have just created raw. (Another
@@ -320,7 +320,7 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 
 	var numbers []string
 	for _, u := range pr.units {
-		number, err := p.register(ctx, j, u, linked, notes, fresh)
+		number, err := p.register(ctx, j, u, linked, notes)
 		if err != nil {
 			return Result{}, err
 		}
@@ -339,9 +339,8 @@ func (p *Pipeline) attempt(ctx context.Context, j *job) (res Result, err error) 
 }
 
 // register turns one unit into a registered dossier: documents checked,
-// number reserved, evidence assessed, dossier written. fresh: the attempt
-// is the first on a raw item this process just created (job.fresh).
-func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []string, notes []storage.HistoryEntry, fresh bool) (string, error) {
+// number reserved, evidence assessed, dossier written.
+func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []string, notes []storage.HistoryEntry) (string, error) {
 	start := time.Now()
 	err := p.checkDocuments(ctx, u)
 	p.metrics.observe(StageValidate, start)
@@ -355,7 +354,7 @@ func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []strin
 	start = time.Now()
 	year := u.received(j).In(j.site.Location).Year()
 	reserve := p.counter.Reserve
-	if fresh {
+	if j.fresh {
 		// No claim of a raw item exists before the raw object: skip the
 		// lookup of our own binding (storage.Counter.ReserveFresh, which
 		// stays right if a replica reserves the same claim alongside).
@@ -380,7 +379,7 @@ func (p *Pipeline) register(ctx context.Context, j *job, u *unit, linked []strin
 	}
 
 	start = time.Now()
-	err = p.writeDossier(ctx, j, u, number, as, linked, notes, fresh)
+	err = p.writeDossier(ctx, j, u, number, as, linked, notes)
 	p.metrics.StageDuration.WithLabelValues(StageWriteDossier).Observe((time.Since(start) + reserved).Seconds())
 	return number, err
 }
