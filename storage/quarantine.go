@@ -127,6 +127,22 @@ func (q Quarantine) Delete(ctx context.Context, sha string) error {
 	return nil
 }
 
+// Count returns the number of quarantine entries. Cost: one List call per
+// 1,000 entries.
+func (q Quarantine) Count(ctx context.Context) (int, error) {
+	n := 0
+	err := ListAll(ctx, q.Bucket, quarantinePrefix, func(o Info) error {
+		if strings.HasSuffix(o.Key, quarantineSuffix) {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
+}
+
 // List returns up to limit entries (limit <= 0: 50) in sha order after the
 // sha after ("" for the first page), and the cursor of the next page, ""
 // when this is the last. Cost: one List call and one Get per entry. An entry

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,15 +128,11 @@ func (s *QueueStats) Refresh(ctx context.Context) error {
 	snap := &queueSnapshot{counts: map[string]map[Status]int{}, oldestAt: map[string]map[Status]time.Time{}}
 	quarantined := 0
 	if s.o.Quarantine != nil {
-		err := ListAll(ctx, s.b, quarantinePrefix, func(o Info) error {
-			if strings.HasSuffix(o.Key, quarantineSuffix) {
-				quarantined++
-			}
-			return nil
-		})
+		n, err := Quarantine{Bucket: s.b}.Count(ctx)
 		if err != nil {
-			return fmt.Errorf("queue stats: count quarantine: %w", err)
+			return fmt.Errorf("queue stats: %w", err)
 		}
+		quarantined = n
 	}
 	for _, site := range s.sites {
 		counts, err := q.Counts(ctx, site)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path"
 
 	"github.com/rs/zerolog"
 
@@ -90,19 +89,12 @@ func unstoredKey(source string, coords map[string]string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// quarantinePrefix lists the entries; derived from storage's layout rather
-// than written again here.
-var quarantinePrefix = path.Dir(storage.QuarantineKey(zeroSHA)) + "/"
-
-const zeroSHA = "0000000000000000000000000000000000000000000000000000000000000000"
-
 // countQuarantine sets recevable_quarantine_items. Cost: one List call per
 // 1,000 entries.
 func (p *Pipeline) countQuarantine(ctx context.Context) error {
-	n := 0
-	err := storage.ListAll(ctx, p.o.Bucket, quarantinePrefix, func(storage.Info) error { n++; return nil })
+	n, err := p.quar.Count(ctx)
 	if err != nil {
-		return fmt.Errorf("count quarantine: %w", err)
+		return err
 	}
 	p.metrics.QuarantineItems.Set(float64(n))
 	return nil
