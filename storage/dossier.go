@@ -168,10 +168,11 @@ func (d Dossiers) create(ctx context.Context, m *Manifest, check bool) (ETag, er
 	if err := checkManifest(m); err != nil {
 		return "", fmt.Errorf("create dossier %s: %w", m.Number, err)
 	}
-	for i := 0; check && i < len(m.Documents); i++ {
-		doc := m.Documents[i]
-		if err := d.checkStored(ctx, m.Number, doc); err != nil {
-			return "", fmt.Errorf("create dossier %s: document %s: %w", m.Number, doc.SafeName, err)
+	if check {
+		for _, doc := range m.Documents {
+			if err := d.checkStored(ctx, m.Number, doc); err != nil {
+				return "", fmt.Errorf("create dossier %s: document %s: %w", m.Number, doc.SafeName, err)
+			}
 		}
 	}
 	q := Queue{Bucket: d.Bucket}
