@@ -22,8 +22,8 @@ import (
 type imapConn struct {
 	c        *imapclient.Client
 	caps     imap.CapSet
-	selected bool     // the folder is selected (read-write)
-	validity uint32   // UIDVALIDITY of the folder when last selected
+	selected bool   // the folder is selected (read-write)
+	validity uint32 // UIDVALIDITY of the folder when last selected
 	// uidNext: every UID below it is in the session's view of the folder.
 	// Set from UIDNEXT at SELECT (0 if the server did not say); raised by
 	// syncViewLocked once a NOOP has shown the session newer messages.
