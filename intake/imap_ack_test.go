@@ -99,6 +99,45 @@ func appendN(t *testing.T, srv *imaptest.Server, n int) {
 	}
 }
 
+// ackSource appends n messages, opens a source on o that counts its
+// commands, and takes the n items.
+func ackSource(t *testing.T, srv *imaptest.Server, o IMAPOptions, n int) (*IMAPSource, *memCursors, *wireCount, []taken) {
+	t.Helper()
+	appendN(t, srv, n)
+	cursors := newMemCursors()
+	s := newSource(t, o, cursors)
+	wire := countCommands(s)
+	return s, cursors, wire, takeAll(t, s, n)
+}
+
+// wantAcked reports each ack that failed.
+func wantAcked(t *testing.T, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("ack of item %d: %v", i, err)
+		}
+	}
+}
+
+// waitQueued waits until ok holds for the number of acks queued, and
+// returns that number (the last one seen, after 20 s: readiness of the
+// goroutines, not a timing assertion).
+func waitQueued(s *IMAPSource, ok func(queued int) bool) int {
+	queued := func() int {
+		s.acks.mu.Lock()
+		defer s.acks.mu.Unlock()
+		return len(s.acks.pending)
+	}
+	end := time.Now().Add(20 * time.Second)
+	n := queued()
+	for !ok(n) && time.Now().Before(end) {
+		time.Sleep(time.Millisecond)
+		n = queued()
+	}
+	return n
+}
+
 // ackTogether acks the items concurrently while the test holds the ack
 // connection, as the previous batch does while its command runs: every ack queues,
 // and they all go out in the batch that follows (up to the cap). ctxs[i],
@@ -119,17 +158,7 @@ func ackTogether(t *testing.T, s *IMAPSource, tks []taken, d func(i int) Disposi
 			errs[i] = tk.ack(ctx, d(i))
 		}()
 	}
-	queued := func() int {
-		s.acks.mu.Lock()
-		defer s.acks.mu.Unlock()
-		return len(s.acks.pending)
-	}
-	// Readiness of the goroutines, not a timing assertion.
-	end := time.Now().Add(20 * time.Second)
-	for queued() < len(tks) && time.Now().Before(end) {
-		time.Sleep(time.Millisecond)
-	}
-	n := queued()
+	n := waitQueued(s, func(q int) bool { return q >= len(tks) })
 	s.ackMu.Unlock()
 	if n < len(tks) {
 		t.Fatalf("%d acks queued, want %d", n, len(tks))
@@ -153,20 +182,12 @@ func TestIMAPAckBatch(t *testing.T) {
 		for _, action := range []IMAPPostAction{PostActionMove, PostActionKeyword} {
 			t.Run(sv.name+"/"+string(action), func(t *testing.T) {
 				srv := sv.start(t)
-				appendN(t, srv, n)
 				o := testOptions(t, srv)
 				o.PostAction = action
-				cursors := newMemCursors()
-				s := newSource(t, o, cursors)
-				wire := countCommands(s)
-				tks := takeAll(t, s, n)
+				s, cursors, wire, tks := ackSource(t, srv, o, n)
 				putsBefore := cursors.puts
 
-				for i, err := range ackTogether(t, s, tks, all(Processed), nil) {
-					if err != nil {
-						t.Errorf("ack of item %d: %v", i, err)
-					}
-				}
+				wantAcked(t, ackTogether(t, s, tks, all(Processed), nil))
 				cmd := "UID MOVE"
 				if action == PostActionKeyword {
 					cmd = "UID STORE"
@@ -211,11 +232,7 @@ func TestIMAPAckConcurrent(t *testing.T) {
 	for _, sv := range servers() {
 		t.Run(sv.name, func(t *testing.T) {
 			srv := sv.start(t)
-			appendN(t, srv, n)
-			cursors := newMemCursors()
-			s := newSource(t, testOptions(t, srv), cursors)
-			wire := countCommands(s)
-			tks := takeAll(t, s, n)
+			s, cursors, wire, tks := ackSource(t, srv, testOptions(t, srv), n)
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for _, tk := range tks {
@@ -247,15 +264,8 @@ func TestIMAPAckConcurrent(t *testing.T) {
 func TestIMAPAckBatchCap(t *testing.T) {
 	n := ackBatchMax + ackBatchMax/2
 	srv := imaptest.StartMem(t, nil)
-	appendN(t, srv, n)
-	s := newSource(t, testOptions(t, srv), newMemCursors())
-	wire := countCommands(s)
-	tks := takeAll(t, s, n)
-	for i, err := range ackTogether(t, s, tks, all(Processed), nil) {
-		if err != nil {
-			t.Errorf("ack of item %d: %v", i, err)
-		}
-	}
+	s, _, wire, tks := ackSource(t, srv, testOptions(t, srv), n)
+	wantAcked(t, ackTogether(t, s, tks, all(Processed), nil))
 	if got := wire.get("UID MOVE"); got != 2 {
 		t.Errorf("%d acks sent %d UID MOVE, want 2 (cap %d)", n, got, ackBatchMax)
 	}
@@ -266,26 +276,11 @@ func TestIMAPAckBatchCap(t *testing.T) {
 // set, one UID STORE \Deleted of it and (UIDPLUS) one UID EXPUNGE of it.
 func TestIMAPAckBatchFallback(t *testing.T) {
 	const n = 50
-	for _, tc := range []struct {
-		name    string
-		caps    imap.CapSet
-		expunge bool
-	}{
-		{"rev1+uidplus", imaptest.Rev1UIDPlus(), true},
-		{"rev1", imaptest.Rev1Only(), false},
-	} {
+	for _, tc := range moveFallbacks {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := imaptest.StartMem(t, &imaptest.MemOptions{Caps: tc.caps})
-			appendN(t, srv, n)
-			cursors := newMemCursors()
-			s := newSource(t, testOptions(t, srv), cursors)
-			wire := countCommands(s)
-			tks := takeAll(t, s, n)
-			for i, err := range ackTogether(t, s, tks, all(Processed), nil) {
-				if err != nil {
-					t.Errorf("ack of item %d: %v", i, err)
-				}
-			}
+			s, cursors, wire, tks := ackSource(t, srv, testOptions(t, srv), n)
+			wantAcked(t, ackTogether(t, s, tks, all(Processed), nil))
 			wantExpunge := 0
 			if tc.expunge {
 				wantExpunge = 1
@@ -332,11 +327,7 @@ func TestIMAPAckBatchRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := imaptest.StartMem(t, &imaptest.MemOptions{Caps: tc.caps})
-			appendN(t, srv, n)
-			cursors := newMemCursors()
-			s := newSource(t, testOptions(t, srv), cursors)
-			wire := countCommands(s)
-			tks := takeAll(t, s, n)
+			s, cursors, wire, tks := ackSource(t, srv, testOptions(t, srv), n)
 			srv.RefuseCopy(t, true)
 			for i, err := range ackTogether(t, s, tks, all(Processed), nil) {
 				if err == nil {
@@ -369,22 +360,14 @@ func TestIMAPAckBatchMixed(t *testing.T) {
 	for _, sv := range servers() {
 		t.Run(sv.name, func(t *testing.T) {
 			srv := sv.start(t)
-			appendN(t, srv, n)
-			cursors := newMemCursors()
-			s := newSource(t, testOptions(t, srv), cursors)
-			wire := countCommands(s)
-			tks := takeAll(t, s, n)
+			s, cursors, wire, tks := ackSource(t, srv, testOptions(t, srv), n)
 			odd := func(i int) Disposition {
 				if i%2 == 1 {
 					return Quarantined
 				}
 				return Processed
 			}
-			for i, err := range ackTogether(t, s, tks, odd, nil) {
-				if err != nil {
-					t.Errorf("ack of item %d: %v", i, err)
-				}
-			}
+			wantAcked(t, ackTogether(t, s, tks, odd, nil))
 			if got := wire.get("UID MOVE"); got != 2 {
 				t.Errorf("mixed batch sent %d UID MOVE, want 2 (one per disposition)", got)
 			}
@@ -412,12 +395,9 @@ func TestIMAPAckBatchMixed(t *testing.T) {
 func TestIMAPAckBatchPartial(t *testing.T) {
 	const n = 6
 	srv := imaptest.StartDovecot(t, nil)
-	appendN(t, srv, n)
 	o := testOptions(t, srv)
 	o.QuarantineFolder = "~refused"
-	cursors := newMemCursors()
-	s := newSource(t, o, cursors)
-	tks := takeAll(t, s, n)
+	s, cursors, _, tks := ackSource(t, srv, o, n)
 	d := func(i int) Disposition {
 		if i == 2 || i == 4 {
 			return Quarantined
@@ -455,18 +435,11 @@ func TestIMAPAckBatchPartial(t *testing.T) {
 func TestIMAPAckBatchCursor(t *testing.T) {
 	const n = 10
 	srv := imaptest.StartMem(t, nil)
-	appendN(t, srv, n)
 	o := testOptions(t, srv)
-	cursors := newMemCursors()
-	s := newSource(t, o, cursors)
-	tks := takeAll(t, s, n)
+	s, cursors, _, tks := ackSource(t, srv, o, n)
 	tks[3].item.Release() // storing failed, say
 	rest := append(append([]taken{}, tks[:3]...), tks[4:]...)
-	for i, err := range ackTogether(t, s, rest, all(Processed), nil) {
-		if err != nil {
-			t.Errorf("ack of item %d: %v", i, err)
-		}
-	}
+	wantAcked(t, ackTogether(t, s, rest, all(Processed), nil))
 	wantCursorAt(t, s, cursors, tks[2], "below the abandoned message")
 	again := next(t, newSource(t, o, cursors))
 	if !bytes.Equal(again.raw, tks[3].raw) {
@@ -481,10 +454,7 @@ func TestIMAPAckBatchCursor(t *testing.T) {
 func TestIMAPAckWithdrawn(t *testing.T) {
 	const n = 5
 	srv := imaptest.StartMem(t, nil)
-	appendN(t, srv, n)
-	cursors := newMemCursors()
-	s := newSource(t, testOptions(t, srv), cursors)
-	tks := takeAll(t, s, n)
+	s, cursors, _, tks := ackSource(t, srv, testOptions(t, srv), n)
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -500,20 +470,9 @@ func TestIMAPAckWithdrawn(t *testing.T) {
 			errs[i] = tk.ack(c, Processed)
 		}()
 	}
-	end := time.Now().Add(20 * time.Second)
-	queued := func() int {
-		s.acks.mu.Lock()
-		defer s.acks.mu.Unlock()
-		return len(s.acks.pending)
-	}
-	for queued() < n && time.Now().Before(end) {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(s, func(q int) bool { return q >= n })
 	cancel()
-	for queued() > n-1 && time.Now().Before(end) {
-		time.Sleep(time.Millisecond)
-	}
-	withdrawn := queued() == n-1
+	withdrawn := waitQueued(s, func(q int) bool { return q <= n-1 }) == n-1
 	s.ackMu.Unlock()
 	if !withdrawn {
 		t.Fatalf("the cancelled ack is still queued")
@@ -618,10 +577,7 @@ func TestIMAPAckDuringDownload(t *testing.T) {
 	for _, sv := range servers() {
 		t.Run(sv.name, func(t *testing.T) {
 			srv := sv.start(t)
-			appendN(t, srv, n)
-			cursors := newMemCursors()
-			s := newSource(t, testOptions(t, srv), cursors)
-			tks := takeAll(t, s, n)
+			s, cursors, _, tks := ackSource(t, srv, testOptions(t, srv), n)
 			s.mu.Lock()
 			held := true
 			defer func() {

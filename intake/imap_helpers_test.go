@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
 
 	"recevable/intake/imaptest"
@@ -167,4 +168,15 @@ func ack(t *testing.T, tk taken, d Disposition) {
 func storedCursor(s *IMAPSource, cursors *memCursors) Cursor {
 	s.cw.bg.Wait()
 	return cursors.get(s.ID())
+}
+
+// moveFallbacks are the servers without MOVE: with UIDPLUS the source
+// expunges what it copied, without it leaves the messages \Deleted.
+var moveFallbacks = []struct {
+	name    string
+	caps    imap.CapSet
+	expunge bool
+}{
+	{"rev1+uidplus", imaptest.Rev1UIDPlus(), true},
+	{"rev1", imaptest.Rev1Only(), false},
 }

@@ -186,14 +186,7 @@ func TestIMAPDispositions(t *testing.T) {
 // \Deleted, UID EXPUNGE. Without UIDPLUS: COPY and \Deleted+keyword, no
 // expunge, and the message is not taken again.
 func TestIMAPMoveFallback(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		caps    imap.CapSet
-		expunge bool
-	}{
-		{"rev1+uidplus", imaptest.Rev1UIDPlus(), true},
-		{"rev1", imaptest.Rev1Only(), false},
-	} {
+	for _, tc := range moveFallbacks {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := imaptest.StartMem(t, &imaptest.MemOptions{Caps: tc.caps})
 			srv.Append(t, "INBOX", msg(1))
