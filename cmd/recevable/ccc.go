@@ -29,22 +29,8 @@ func runCCC(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "       recevable ccc status [--config F]")
 		fmt.Fprintln(stderr, "CSV columns: ticket (required), date (YYYY-MM-DD or DD/MM/YYYY), department; header optional; , or ;")
 	}
-	if len(args) == 0 {
-		usage()
-		return 2
-	}
-	switch args[0] {
-	case "import":
-		return runCCCImport(args[1:], stdout, stderr)
-	case "status":
-		return runCCCStatus(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		usage()
-		return 0
-	}
-	fmt.Fprintf(stderr, "recevable ccc: unknown command %q\n", args[0])
-	usage()
-	return 2
+	subs := map[string]func([]string, io.Writer, io.Writer) int{"import": runCCCImport, "status": runCCCStatus}
+	return runSubcommand("ccc", args, subs, usage, stdout, stderr)
 }
 
 func runCCCImport(args []string, stdout, stderr io.Writer) int {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,25 +50,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case <-sigs:
-			fmt.Fprintln(stderr, "\nrecevable demo: stopping (a second Ctrl-C exits at once)")
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-sigs:
-			os.Exit(1)
-		case <-time.After(time.Minute):
-		}
-	}()
+	ctx, stop := stopOnSignal(func(os.Signal) {
+		fmt.Fprintln(stderr, "\nrecevable demo: stopping (a second Ctrl-C exits at once)")
+	}, func(os.Signal) {})
+	defer stop()
 
 	d := demo{dirs: newDemoDirs(*dir), addr: addr, once: *once, stdout: stdout, stderr: stderr}
 	if err := d.run(ctx); err != nil {

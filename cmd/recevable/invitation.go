@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"regexp"
 	"slices"
@@ -43,24 +42,11 @@ func runInvitation(args []string, stdout, stderr io.Writer) int {
        recevable invitation list [--site S] [--json]
 Every command takes --config F (default $`+configEnv+`) and --by ACCOUNT (default cli:<login>).`)
 	}
-	if len(args) == 0 {
-		usage()
-		return 2
-	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) int{
+	subs := map[string]func([]string, io.Writer, io.Writer) int{
 		"issue": runInvitationIssue, "letter": runInvitationLetter, "revoke": runInvitationRevoke,
 		"show": runInvitationShow, "list": runInvitationList,
 	}
-	if f, ok := cmds[args[0]]; ok {
-		return f(args[1:], stdout, stderr)
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
-		return 0
-	}
-	fmt.Fprintf(stderr, "recevable invitation: unknown command %q\n", args[0])
-	usage()
-	return 2
+	return runSubcommand("invitation", args, subs, usage, stdout, stderr)
 }
 
 // invitationEnv is what every invitation command opens.
@@ -237,17 +223,7 @@ func writeInvitationLetter(site *Site, inv validate.Invitation, out string) (str
 	if out == "" {
 		out = "invitation-" + inv.Reference + ".pdf"
 	}
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
-		os.Remove(out)
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(out)
+	if err := writeNewFile(out, buf.Bytes(), 0o600); err != nil {
 		return "", err
 	}
 	return out, nil

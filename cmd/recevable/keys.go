@@ -30,24 +30,10 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "       recevable keys list [--config F]")
 		fmt.Fprintln(stderr, "       recevable keys retire KEY-ID [--on YYYY-MM-DD] [--config F]")
 	}
-	if len(args) == 0 {
-		usage()
-		return 2
+	subs := map[string]func([]string, io.Writer, io.Writer) int{
+		"generate": runKeysGenerate, "list": runKeysList, "retire": runKeysRetire,
 	}
-	switch args[0] {
-	case "generate":
-		return runKeysGenerate(args[1:], stdout, stderr)
-	case "list":
-		return runKeysList(args[1:], stdout, stderr)
-	case "retire":
-		return runKeysRetire(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		usage()
-		return 0
-	}
-	fmt.Fprintf(stderr, "recevable keys: unknown command %q\n", args[0])
-	usage()
-	return 2
+	return runSubcommand("keys", args, subs, usage, stdout, stderr)
 }
 
 func runKeysGenerate(args []string, stdout, stderr io.Writer) int {

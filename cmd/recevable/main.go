@@ -70,3 +70,23 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	fmt.Fprintln(w, "\nRun 'recevable COMMAND -h' for a command's options.")
 }
+
+// runSubcommand runs the subcommand args[0] of `recevable name` from subs,
+// with the arguments after it: none given prints usage (status 2), -h
+// prints it (status 0), an unknown one is an error (status 2).
+func runSubcommand(name string, args []string, subs map[string]func(args []string, stdout, stderr io.Writer) int, usage func(), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage()
+		return 2
+	}
+	if f, ok := subs[args[0]]; ok {
+		return f(args[1:], stdout, stderr)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return 0
+	}
+	fmt.Fprintf(stderr, "recevable %s: unknown command %q\n", name, args[0])
+	usage()
+	return 2
+}

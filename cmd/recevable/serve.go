@@ -95,24 +95,43 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		log.Warn().Str("field", w.Path).Int("line", w.Line).Msg("configuration: " + w.Msg)
 	}
 
+	ctx, stop := stopOnSignal(func(s os.Signal) {
+		log.Info().Str("signal", s.String()).Msg("stopping (a second signal exits at once)")
+	}, func(s os.Signal) {
+		log.Warn().Str("signal", s.String()).Msg("second signal: exiting now; items in flight stay at their sources")
+	})
+	defer stop()
+	return serve(ctx, cfg, defaultServeHooks(), log)
+}
+
+// stopOnSignal returns a context that the first SIGTERM or SIGINT cancels,
+// after calling first; a second one calls second and exits at once with
+// status 1. stop releases the signals; the caller defers it.
+func stopOnSignal(first, second func(os.Signal)) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
+	done := make(chan struct{})
 	go func() {
 		select {
 		case s := <-sigs:
-			log.Info().Str("signal", s.String()).Msg("stopping (a second signal exits at once)")
+			first(s)
 			cancel()
-		case <-ctx.Done():
+		case <-done:
 			return
 		}
-		s := <-sigs
-		log.Warn().Str("signal", s.String()).Msg("second signal: exiting now; items in flight stay at their sources")
-		os.Exit(1)
+		select {
+		case s := <-sigs:
+			second(s)
+			os.Exit(1)
+		case <-done:
+		}
 	}()
-	return serve(ctx, cfg, defaultServeHooks(), log)
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // serve runs the service described by cfg until ctx ends and returns the

@@ -46,26 +46,14 @@ func runUserWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 The password is read from standard input (one line) or asked twice on a terminal.
 Every command takes --config F (default $`+configEnv+`) and --by ACCOUNT (default cli:<login>).`)
 	}
-	if len(args) == 0 {
-		usage()
-		return 2
+	subs := map[string]func([]string, io.Writer, io.Writer) int{
+		"add":     func(a []string, o, e io.Writer) int { return runUserAdd(a, stdin, o, e) },
+		"passwd":  func(a []string, o, e io.Writer) int { return runUserPasswd(a, stdin, o, e) },
+		"disable": func(a []string, o, e io.Writer) int { return runUserDisable(a, true, o, e) },
+		"enable":  func(a []string, o, e io.Writer) int { return runUserDisable(a, false, o, e) },
+		"list":    runUserList,
 	}
-	switch args[0] {
-	case "add":
-		return runUserAdd(args[1:], stdin, stdout, stderr)
-	case "passwd":
-		return runUserPasswd(args[1:], stdin, stdout, stderr)
-	case "disable", "enable":
-		return runUserDisable(args[1:], args[0] == "disable", stdout, stderr)
-	case "list":
-		return runUserList(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		usage()
-		return 0
-	}
-	fmt.Fprintf(stderr, "recevable user: unknown command %q\n", args[0])
-	usage()
-	return 2
+	return runSubcommand("user", args, subs, usage, stdout, stderr)
 }
 
 // userEnv is what every user command opens.
@@ -175,7 +163,7 @@ func runUserAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, s := range a.Sites {
-		if s != web.AllSites && !slicesContainsSite(env.c, s) {
+		if _, err := siteByID(env.c, s); s != web.AllSites && err != nil {
 			fmt.Fprintf(stderr, "recevable user add: site %q is not in the configuration\n", s)
 			return 2
 		}
@@ -195,15 +183,6 @@ func runUserAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env.audit(ctx, "account.create", login, stderr)
 	fmt.Fprintf(stdout, "account %s created (%s; sites %s)\n", login, roles.String(), sites.String())
 	return 0
-}
-
-func slicesContainsSite(c *Config, id string) bool {
-	for _, s := range c.Sites {
-		if s.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 func runUserPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
