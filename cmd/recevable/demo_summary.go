@@ -32,15 +32,25 @@ type demoResult struct {
 	New bool
 }
 
-// collectDemo reads what became of each sample. pending lists those not
-// finished yet.
-func collectDemo(ctx context.Context, b storage.Bucket, samples map[string][]byte, since time.Time) (res []demoResult, pending []string, err error) {
+// demoDigests returns the raw key (storage.Digest) of each sample, by file.
+func demoDigests(samples map[string][]byte) (map[string]string, error) {
+	out := make(map[string]string, len(samples))
+	for name, b := range samples {
+		sha, _, err := storage.Digest(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		out[name] = sha
+	}
+	return out, nil
+}
+
+// collectDemo reads what became of each sample, given by its digest
+// (demoDigests). pending lists those not finished yet.
+func collectDemo(ctx context.Context, b storage.Bucket, digests map[string]string, since time.Time) (res []demoResult, pending []string, err error) {
 	raws, quar, dossiers := storage.Raws{Bucket: b}, storage.Quarantine{Bucket: b}, storage.Dossiers{Bucket: b}
 	for _, s := range demoSamples {
-		sha, _, err := storage.Digest(bytes.NewReader(samples[s.File]))
-		if err != nil {
-			return nil, nil, err
-		}
+		sha := digests[s.File]
 		r := demoResult{Sample: s, Raw: sha}
 		done, err := raws.GetDone(ctx, sha)
 		switch {
@@ -100,9 +110,14 @@ func waitDemo(ctx context.Context, w demoWait) ([]demoResult, error) {
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// Hashed once: the samples do not change while the demo waits.
+	digests, err := demoDigests(w.Samples)
+	if err != nil {
+		return nil, err
+	}
 	var why string
 	for {
-		res, pending, err := collectDemo(ctx, w.Bucket, w.Samples, w.Since)
+		res, pending, err := collectDemo(ctx, w.Bucket, digests, w.Since)
 		if err != nil {
 			return nil, err
 		}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +24,7 @@ import (
 // run delivers the same samples again and registers nothing new.
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	addr := freeLoopbackAddr(t)
+	addr := freeAddr(t)
 
 	out := runDemoOnce(t, dir, addr)
 	first := demoDossiers(t, dir)
@@ -148,7 +147,11 @@ func checkDemoWants(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	res, pending, err := collectDemo(context.Background(), b, samples, time.Time{})
+	digests, err := demoDigests(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, pending, err := collectDemo(context.Background(), b, digests, time.Time{})
 	if err != nil || len(pending) > 0 {
 		t.Fatalf("collect: %v, pending %v", err, pending)
 	}
@@ -174,29 +177,13 @@ func outcomeStrings(os []storage.Outcome) []string {
 // demoDossiers reads every manifest of the demo's bucket, by number.
 func demoDossiers(t *testing.T, dir string) map[string]*storage.Manifest {
 	t.Helper()
-	ctx := context.Background()
 	b, err := storage.NewFS(filepath.Join(dir, "bucket"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var numbers []string
-	err = storage.ListAll(ctx, b, "dossiers/", func(o storage.Info) error {
-		if strings.HasSuffix(o.Key, "/manifest.json") {
-			numbers = append(numbers, filepath.Base(filepath.Dir(o.Key)))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(numbers)
 	out := map[string]*storage.Manifest{}
-	for _, n := range numbers {
-		m, _, err := (storage.Dossiers{Bucket: b}).Get(ctx, n)
-		if err != nil {
-			t.Fatalf("dossier %s: %v", n, err)
-		}
-		out[n] = m
+	for _, m := range manifests(t, b) {
+		out[m.Number] = m
 	}
 	return out
 }
@@ -225,19 +212,6 @@ func TestDemoListen(t *testing.T) {
 			t.Errorf("demo -listen %s: %s was created (%v)", tc.addr, dir, err)
 		}
 	}
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // lockedBuffer is a bytes.Buffer safe for the goroutines of the demo.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,19 +246,10 @@ func checkCatalogue(t testing.TB, f families, cat map[string]catalogued) {
 			}
 			for l, v := range got {
 				allowed, ok := c.labels[l]
-				if !ok || (allowed != nil && !slicesContains(allowed, v)) {
+				if !ok || (allowed != nil && !slices.Contains(allowed, v)) {
 					t.Errorf("%s{%s=%q}: not allowed by the catalogue (%v)", name, l, v, allowed)
 				}
 			}
 		}
 	}
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

@@ -79,13 +79,7 @@ const testSubmission = "From: demandeur@example.org\r\nTo: titres-sejour@prefect
 func waitDossiers(t testing.TB, b storage.Bucket, n int, limit time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(limit); ; time.Sleep(50 * time.Millisecond) {
-		got := 0
-		storage.ListAll(context.Background(), b, "dossiers/", func(o storage.Info) error {
-			if strings.HasSuffix(o.Key, "/manifest.json") {
-				got++
-			}
-			return nil
-		})
+		got, _ := countDossiers(context.Background(), b)
 		if got >= n {
 			return
 		}
