@@ -227,23 +227,10 @@ func checkExactlyOnce(t testing.TB, b storage.Bucket, ids []string) {
 	ctx := context.Background()
 	ms := dossiers(t, b)
 	byID := map[string][]string{}
-	d := storage.Dossiers{Bucket: b}
 	for n, m := range ms {
 		id := strings.Trim(m.MessageID, "<>")
 		byID[id] = append(byID[id], n)
-		for _, doc := range m.Documents {
-			rc, _, err := d.OpenDocument(ctx, m, doc.SafeName)
-			if err == nil {
-				_, err = io.Copy(io.Discard, rc)
-				rc.Close()
-			}
-			if err != nil {
-				t.Errorf("dossier %s document %s: %v", n, doc.SafeName, err)
-			}
-		}
-		if len(m.Documents) != 4 { // three attachments and the body
-			t.Errorf("dossier %s has %d documents, want 4", n, len(m.Documents))
-		}
+		checkDocuments(t, b, m)
 	}
 	for _, id := range ids {
 		if len(byID[id]) != 1 {
@@ -264,6 +251,26 @@ func checkExactlyOnce(t testing.TB, b storage.Bucket, ids []string) {
 	})
 	if len(pending) != 0 {
 		t.Errorf("raw items left unfinished: %v", pending)
+	}
+}
+
+// checkDocuments checks that dossier m has its four documents (three
+// attachments and the body), each stored intact.
+func checkDocuments(t testing.TB, b storage.Bucket, m *storage.Manifest) {
+	t.Helper()
+	d := storage.Dossiers{Bucket: b}
+	for _, doc := range m.Documents {
+		rc, _, err := d.OpenDocument(context.Background(), m, doc.SafeName)
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err != nil {
+			t.Errorf("dossier %s document %s: %v", m.Number, doc.SafeName, err)
+		}
+	}
+	if len(m.Documents) != 4 {
+		t.Errorf("dossier %s has %d documents, want 4", m.Number, len(m.Documents))
 	}
 }
 

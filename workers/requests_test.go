@@ -193,20 +193,7 @@ func TestFreshItemStopsAtEachFault(t *testing.T) {
 			if len(ms) != 1 || m == nil {
 				t.Fatalf("dossiers %v; want 75-2026-000001 only", ms)
 			}
-			d := storage.Dossiers{Bucket: b}
-			for _, doc := range m.Documents {
-				rc, _, err := d.OpenDocument(ctx, m, doc.SafeName)
-				if err == nil {
-					_, err = io.Copy(io.Discard, rc)
-					rc.Close()
-				}
-				if err != nil {
-					t.Errorf("document %s: %v", doc.SafeName, err)
-				}
-			}
-			if len(m.Documents) != 4 {
-				t.Errorf("%d documents, want 4", len(m.Documents))
-			}
+			checkDocuments(t, b, m)
 			checkNumbers(t, b, ms, "75", 2026)
 			if qs := quarantined(t, b); len(qs) != 0 {
 				t.Errorf("quarantine: %+v", qs)
