@@ -129,15 +129,19 @@ func (a *EvidenceAssessor) verifyInvitation(ctx context.Context, v *verification
 	var token string
 	sigOK, unknownKey, retired := false, false, false
 	ref := cand.ref
-	tokens := slices.Clone(cand.tokens)
-	ranks := map[string]int{}
-	for _, t := range tokens {
-		_, err := VerifyToken(t.token, site.Keys)
-		ranks[t.token] = tokenRank(err)
+	type verifiedToken struct {
+		tokenSighting
+		cl  Claims
+		err error
 	}
-	slices.SortStableFunc(tokens, func(x, y tokenSighting) int { return ranks[x.token] - ranks[y.token] })
-	for _, t := range tokens {
+	tokens := make([]verifiedToken, len(cand.tokens))
+	for i, t := range cand.tokens {
 		cl, err := VerifyToken(t.token, site.Keys)
+		tokens[i] = verifiedToken{t, cl, err}
+	}
+	slices.SortStableFunc(tokens, func(x, y verifiedToken) int { return tokenRank(x.err) - tokenRank(y.err) })
+	for _, t := range tokens {
+		cl, err := t.cl, t.err
 		switch {
 		case err == nil:
 			c.check("signature", true, "signée par la clé "+cl.KeyID)
