@@ -48,6 +48,12 @@ type sessionRecord struct {
 	Seen    time.Time `json:"seen"`
 }
 
+// expired says whether the session is over at now: past sessionMax since
+// its start or sessionIdle since its last use.
+func (r sessionRecord) expired(now time.Time) bool {
+	return now.Sub(r.Created) > sessionMax || now.Sub(r.Seen) > sessionIdle
+}
+
 // session is a live session as handlers see it.
 type session struct {
 	Principal
@@ -126,7 +132,7 @@ func (st *sessionStore) load(ctx context.Context, cookie string) (*session, erro
 		}
 		st.remember(sess)
 	}
-	if now.Sub(sess.rec.Created) > sessionMax || now.Sub(sess.rec.Seen) > sessionIdle {
+	if sess.rec.expired(now) {
 		st.destroy(context.WithoutCancel(ctx), sess)
 		return nil, errNoSession
 	}
@@ -165,24 +171,10 @@ func (st *sessionStore) destroy(ctx context.Context, sess *session) error {
 // many it removed.
 func (st *sessionStore) sweep(ctx context.Context) (int, error) {
 	now := st.now()
-	n := 0
-	err := storage.ListAll(ctx, st.b, sessionPrefix, func(o storage.Info) error {
-		hash := strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionPrefix), ".json")
-		sess, err := st.read(ctx, hash)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil || now.Sub(sess.rec.Created) > sessionMax || now.Sub(sess.rec.Seen) > sessionIdle {
-			// An unreadable record is no session either.
-			st.forget(hash)
-			if derr := st.b.Delete(ctx, o.Key); derr != nil {
-				return derr
-			}
-			n++
-		}
-		return nil
+	return st.removeWhere(ctx, func(sess *session, err error) (bool, error) {
+		// An unreadable record is no session either.
+		return err != nil || sess.rec.expired(now), nil
 	})
-	return n, err
 }
 
 // EndSessions ends every session of account id, on every replica within
@@ -192,25 +184,38 @@ func (st *sessionStore) sweep(ctx context.Context) (int, error) {
 // returns how many sessions it ended.
 func EndSessions(ctx context.Context, b storage.Bucket, id string) (int, error) {
 	st := newSessionStore(b, nil, time.Now)
-	n := 0
-	err := storage.ListAll(ctx, b, sessionPrefix, func(o storage.Info) error {
-		sess, err := st.read(ctx, strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionPrefix), ".json"))
-		if errors.Is(err, storage.ErrNotFound) || err == nil && sess.ID != id {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := b.Delete(ctx, o.Key); err != nil {
-			return err
-		}
-		n++
-		return nil
+	n, err := st.removeWhere(ctx, func(sess *session, err error) (bool, error) {
+		return err == nil && sess.ID == id, err
 	})
 	if err != nil {
 		return n, fmt.Errorf("end sessions of %s: %w", id, err)
 	}
 	return n, nil
+}
+
+// removeWhere reads every session record and deletes those remove says
+// to, returning how many it deleted. remove gets the record or the error
+// reading it (a record deleted meanwhile is skipped); an error it returns
+// stops the walk.
+func (st *sessionStore) removeWhere(ctx context.Context, remove func(*session, error) (bool, error)) (int, error) {
+	n := 0
+	err := storage.ListAll(ctx, st.b, sessionPrefix, func(o storage.Info) error {
+		hash := strings.TrimSuffix(strings.TrimPrefix(o.Key, sessionPrefix), ".json")
+		sess, err := st.read(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if ok, err := remove(sess, err); err != nil || !ok {
+			return err
+		}
+		st.forget(hash)
+		if err := st.b.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 func (st *sessionStore) read(ctx context.Context, hash string) (*session, error) {
