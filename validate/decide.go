@@ -283,4 +283,4 @@ func ReasonCodes() []string {
 }
 
 // frenchDay writes a calendar day as "2 mars 2026".
-func frenchDay(t time.Time) string { return frenchDate(t) }
+func frenchDay(t time.Time) string { return FrenchDate(t) }

@@ -138,7 +138,7 @@ func (l Letter) body() []letterBlock {
 		letterBlock{blockHeading, "Avant quelle date ?"},
 		// CRPA L112-1: the postmark counts for a letter; for an email, the
 		// date of the acknowledgment of electronic registration.
-		letterBlock{blockPara, "Votre envoi doit être fait au plus tard le " + frenchDate(l.Expires) + ". Pour un " +
+		letterBlock{blockPara, "Votre envoi doit être fait au plus tard le " + FrenchDate(l.Expires) + ". Pour un " +
 			"courrier, la date du cachet de la poste fait foi ; pour un courriel, la date de l'accusé " +
 			"d'enregistrement électronique qui vous sera adressé (article L.\u00a0112-1 du code des relations " +
 			"entre le public et l'administration)."},
@@ -155,9 +155,9 @@ func (l Letter) body() []letterBlock {
 // dateLine is "Paris, le 2 mars 2026" or "Le 2 mars 2026".
 func (l Letter) dateLine() string {
 	if l.Site.City == "" {
-		return "Le " + frenchDate(l.Date)
+		return "Le " + FrenchDate(l.Date)
 	}
-	return l.Site.City + ", le " + frenchDate(l.Date)
+	return l.Site.City + ", le " + FrenchDate(l.Date)
 }
 
 const letterSubject = "Objet : invitation à déposer votre demande de titre de séjour par voie postale ou par courrier électronique"
@@ -165,9 +165,9 @@ const letterSubject = "Objet : invitation à déposer votre demande de titre de 
 var frenchMonths = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet",
 	"août", "septembre", "octobre", "novembre", "décembre"}
 
-// frenchDate writes a calendar day as French letters do: "1er août 2023",
+// FrenchDate writes a calendar day as French letters do: "1er août 2023",
 // "2 mars 2026".
-func frenchDate(t time.Time) string {
+func FrenchDate(t time.Time) string {
 	y, m, d := t.Date()
 	day := fmt.Sprint(d)
 	if d == 1 {

@@ -214,11 +214,11 @@ func TestCP1252(t *testing.T) {
 			t.Errorf("cp1252(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	if got := frenchDate(date(2023, 8, 1)); got != "1er août 2023" {
-		t.Errorf("frenchDate(2023-08-01) = %q", got)
+	if got := FrenchDate(date(2023, 8, 1)); got != "1er août 2023" {
+		t.Errorf("FrenchDate(2023-08-01) = %q", got)
 	}
-	if got := frenchDate(date(2026, 12, 31)); got != "31 décembre 2026" {
-		t.Errorf("frenchDate(2026-12-31) = %q", got)
+	if got := FrenchDate(date(2026, 12, 31)); got != "31 décembre 2026" {
+		t.Errorf("FrenchDate(2026-12-31) = %q", got)
 	}
 }
 

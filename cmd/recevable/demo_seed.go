@@ -183,7 +183,7 @@ func sampleForwardedCCC(_ demoInvitations, key crypto.Signer, now time.Time) ([]
 // demoCCCDomain with key, as the CCC's mail server would sign it.
 func demoCCCEmail(p demoPerson, called time.Time, key crypto.Signer) ([]byte, error) {
 	body := "Bonjour,\r\n\r\n" +
-		"Suite à votre appel du " + frenchDate(called) + ", nous avons constaté l'impossibilité technique de déposer " +
+		"Suite à votre appel du " + validate.FrenchDate(called) + ", nous avons constaté l'impossibilité technique de déposer " +
 		"votre demande de titre de séjour sur le site de l'administration numérique pour les étrangers en France (ANEF), " +
 		"malgré l'accompagnement proposé.\r\n\r\n" +
 		"Conformément à l'article 4 de l'arrêté du 1er août 2023, vous pouvez déposer votre demande auprès de la " +
@@ -222,7 +222,7 @@ func sampleTicket(_ demoInvitations, _ crypto.Signer, now time.Time) ([]byte, er
 		From: p, Subject: "Demande de titre de séjour", Date: now, ID: "3",
 		Text: "Bonjour,\n\n" +
 			"Le site de l'ANEF affiche une erreur à l'étape du paiement et je ne peux pas terminer ma demande. " +
-			"J'ai appelé le centre de contact citoyens le " + frenchDate(now.AddDate(0, 0, -5)) +
+			"J'ai appelé le centre de contact citoyens le " + validate.FrenchDate(now.AddDate(0, 0, -5)) +
 			" ; ma demande porte le ticket n° CCC-2026-118342.\n\n" +
 			"Je vous joins la copie de mon titre de séjour actuel.\n\nCordialement,\n\n" +
 			p.Name + "\n" + strings.Join(p.Address, ", ") + "\n",
@@ -334,16 +334,6 @@ func demoMail(m demoMessage) []byte {
 	}
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	return b.Bytes()
-}
-
-// frenchDate writes a day as French prose does: "3 mars 2026", "1er avril 2026".
-func frenchDate(t time.Time) string {
-	months := [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
-	day := fmt.Sprint(t.Day())
-	if t.Day() == 1 {
-		day = "1er"
-	}
-	return fmt.Sprintf("%s %s %d", day, months[t.Month()-1], t.Year())
 }
 
 func shortHash(s string) string {
