@@ -85,7 +85,13 @@ func openInvitations(ctx context.Context, cfgPath, by string) (*invitationEnv, e
 
 // audit records an action; its failure is reported, not hidden.
 func (e *invitationEnv) audit(ctx context.Context, action, detail string, stderr io.Writer) {
-	if _, err := (storage.Audit{Bucket: e.b}).Append(ctx, storage.AuditEvent{Who: e.by, Action: action, Detail: detail}); err != nil {
+	cliAudit(ctx, e.b, e.by, action, detail, stderr)
+}
+
+// cliAudit records an action of a command in the audit log; its failure is
+// reported on stderr, and the command goes on.
+func cliAudit(ctx context.Context, b storage.Bucket, who, action, detail string, stderr io.Writer) {
+	if _, err := (storage.Audit{Bucket: b}).Append(ctx, storage.AuditEvent{Who: who, Action: action, Detail: detail}); err != nil {
 		fmt.Fprintf(stderr, "recevable: warning: audit event %s not recorded: %v\n", action, err)
 	}
 }

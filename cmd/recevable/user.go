@@ -80,10 +80,7 @@ func openUsers(ctx context.Context, cfgPath, by string, stderr io.Writer) (*user
 
 // audit records an action on an account; its failure is reported.
 func (e *userEnv) audit(ctx context.Context, action, login string, stderr io.Writer) {
-	ev := storage.AuditEvent{Who: e.by, Action: action, Detail: "account " + login}
-	if _, err := (storage.Audit{Bucket: e.accounts.Bucket}).Append(ctx, ev); err != nil {
-		fmt.Fprintf(stderr, "recevable: warning: audit event %s not recorded: %v\n", action, err)
-	}
+	cliAudit(ctx, e.accounts.Bucket, e.by, action, "account "+login, stderr)
 }
 
 // endSessions ends the account's open sessions, so that a disabled account
