@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"recevable/storage"
@@ -41,20 +40,13 @@ type claimRecord struct {
 	Expires time.Time `json:"expires"`
 }
 
-// claim is a claim held by this process.
+// claim is a claim held by this process. While its item is in flight only
+// the renewal (DropSource.renew) touches it; the ack and the release drop
+// it once that renewal has stopped (DropSource.endRenewal).
 type claim struct {
-	key string
-	// name and token identify the claim; they never change once acquired,
-	// so the ack may read them while renewal runs.
-	name, token string
-
-	mu   sync.Mutex // guards rec and etag, rewritten by each renewal
+	key  string
 	rec  claimRecord
 	etag storage.ETag
-}
-
-func newClaim(key string, rec claimRecord, etag storage.ETag) *claim {
-	return &claim{key: key, name: rec.Name, token: rec.Token, rec: rec, etag: etag}
 }
 
 // claims writes and reads claims for one source.
@@ -80,7 +72,7 @@ func (c claims) acquire(ctx context.Context, name string) (*claim, error) {
 	rec := claimRecord{Source: c.source, Name: name, Holder: c.holder, Token: hex.EncodeToString(tok[:]), Expires: c.now().Add(c.ttl).UTC()}
 	etag, err := c.put(ctx, key, rec, storage.PutOptions{IfAbsent: true})
 	if err == nil {
-		return newClaim(key, rec, etag), nil
+		return &claim{key: key, rec: rec, etag: etag}, nil
 	}
 	if !errors.Is(err, storage.ErrExists) {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
@@ -104,23 +96,21 @@ func (c claims) acquire(ctx context.Context, name string) (*claim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
-	return newClaim(key, rec, etag), nil
+	return &claim{key: key, rec: rec, etag: etag}, nil
 }
 
 // renew extends a held claim. It fails with errClaimed when the claim was
 // taken over (it had expired): the item is then someone else's too, which
 // the pipeline tolerates, but the holder should not ack carelessly.
 func (c claims) renew(ctx context.Context, cl *claim) error {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	rec := cl.rec
 	rec.Expires = c.now().Add(c.ttl).UTC()
 	etag, err := c.put(ctx, cl.key, rec, storage.PutOptions{IfMatch: cl.etag})
 	if storage.IsConflict(err) {
-		return fmt.Errorf("renew claim %s: %w", cl.name, errClaimed)
+		return fmt.Errorf("renew claim %s: %w", cl.rec.Name, errClaimed)
 	}
 	if err != nil {
-		return fmt.Errorf("renew claim %s: %w", cl.name, err)
+		return fmt.Errorf("renew claim %s: %w", cl.rec.Name, err)
 	}
 	cl.rec, cl.etag = rec, etag
 	return nil
@@ -135,13 +125,13 @@ func (c claims) drop(ctx context.Context, cl *claim) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("drop claim %s: %w", cl.name, err)
+		return fmt.Errorf("drop claim %s: %w", cl.rec.Name, err)
 	}
-	if cur.Token != cl.token {
+	if cur.Token != cl.rec.Token {
 		return nil // taken over: not ours to delete
 	}
 	if err := c.bucket.Delete(ctx, cl.key); err != nil {
-		return fmt.Errorf("drop claim %s: %w", cl.name, err)
+		return fmt.Errorf("drop claim %s: %w", cl.rec.Name, err)
 	}
 	return nil
 }
