@@ -90,7 +90,10 @@ func (d *demo) run(ctx context.Context) error {
 	// The log goes to its file; errors are also shown on the terminal.
 	log := zerolog.New(zerolog.MultiLevelWriter(
 		zerolog.ConsoleWriter{Out: logFile, NoColor: true, TimeFormat: time.RFC3339},
-		minLevelWriter{w: zerolog.ConsoleWriter{Out: d.stderr, TimeFormat: time.Kitchen}, min: zerolog.ErrorLevel},
+		&zerolog.FilteredLevelWriter{
+			Writer: zerolog.LevelWriterAdapter{Writer: zerolog.ConsoleWriter{Out: d.stderr, TimeFormat: time.Kitchen}},
+			Level:  zerolog.ErrorLevel,
+		},
 	)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 
 	d.say("recevable demo: everything runs on this machine, in %s.", d.dirs.Root)
@@ -232,19 +235,4 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("the service stopped (see %s)", d.dirs.Log)
 	}
 	return nil
-}
-
-// minLevelWriter passes on the log lines of level min and above.
-type minLevelWriter struct {
-	w   io.Writer
-	min zerolog.Level
-}
-
-func (m minLevelWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-func (m minLevelWriter) WriteLevel(l zerolog.Level, p []byte) (int, error) {
-	if l < m.min {
-		return len(p), nil
-	}
-	return m.w.Write(p)
 }
