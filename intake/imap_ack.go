@@ -172,10 +172,8 @@ func (s *IMAPSource) flushAcks() {
 	}
 	s.acks.handOver(s)
 	s.ackMu.Unlock()
-	s.recordAcked(acked)
-	s.poke() // let a Next waiting for mail look again (released items)
-
-	s.persistLater()
+	s.recordAcked(acked) // whoever puts them into the book writes the cursor (unlock)
+	s.poke()             // let a Next waiting for mail look again (released items)
 	for _, r := range batch {
 		close(r.done)
 	}
