@@ -350,9 +350,12 @@ const sidecarWindow = time.Hour
 // none: scan0001.pdf.json, else scan0001.json.
 func (s *DropSource) sidecarOfLocked(name string) string {
 	f := s.seen[name]
+	if f == nil {
+		return ""
+	}
 	for _, c := range []string{name + ".json", strings.TrimSuffix(name, path.Ext(name)) + ".json"} {
 		sc, ok := s.seen[c]
-		if !ok || c == name || f == nil {
+		if !ok || c == name {
 			continue
 		}
 		if d := sc.e.mod.Sub(f.e.mod); d > sidecarWindow || d < -sidecarWindow {
