@@ -234,8 +234,9 @@ func (s *IMAPSource) Close() error {
 	s.mu.Lock()
 	defer s.unlock()
 	s.applyAckedLocked()
+	s.stopIdleLocked()
+	// Not an else: ending IDLE on a broken connection drops it.
 	if s.conn != nil {
-		s.stopIdleLocked()
 		s.conn.logout(s.opts.CommandTimeout)
 		s.conn = nil
 	}

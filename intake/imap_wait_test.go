@@ -194,3 +194,25 @@ func TestIMAPClose(t *testing.T) {
 		t.Fatalf("Next after Close: %v, want ErrSourceClosed", r.err)
 	}
 }
+
+// TestIMAPCloseAfterIdleBroken: Close while Next waits in IDLE on a
+// connection the server has just cut. Ending IDLE can then fail and drop
+// the connection; Close must still finish (and write the cursor), not
+// panic on the connection it just dropped.
+func TestIMAPCloseAfterIdleBroken(t *testing.T) {
+	srv := imaptest.StartMem(t, nil)
+	o := testOptions(t, srv)
+	o.IDLE = true
+	o.PollInterval = time.Minute
+	s, err := NewIMAP(o, newMemCursors())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := nextAsync(context.Background(), s)
+	waitFor(t, "the source in IDLE", s.idling)
+	srv.DropConnections(t)
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	<-ch // Next ends with the source closed
+}
