@@ -153,7 +153,11 @@ func TestS3DropTwoReplicas(t *testing.T) {
 			wg.Add(1)
 			go func() { defer wg.Done(); w.run(ctx, t, s) }()
 		}
-		eventually(t, "20 scans in done/", func() bool { return len(keys(t, files, "scans/pp/done/")) == n })
+		// Done means moved: copied to done/, then the original deleted (the
+		// copy comes first, so done/ alone fills before the last delete).
+		eventually(t, "20 scans moved to done/", func() bool {
+			return len(keys(t, files, "scans/pp/done/")) == n && len(keys(t, files, "scans/pp/")) == n
+		})
 		cancel()
 		wg.Wait()
 		w.mu.Lock()
